@@ -1,0 +1,105 @@
+"""Argument validation shared by every public entry point.
+
+Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right
+kind, wrong content) with a message that names the argument and says what was
+expected, so that errors read the same across the library.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def images(value, name: str = "images") -> np.ndarray:
+    """Return ``value`` as a finite float32 array of shape (N, H, W, C)."""
+    array = np.asarray(value)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers (float or integer pixels), got dtype {array.dtype}"
+        )
+    if array.ndim != 4:
+        raise ValueError(
+            f"{name} must have rank 4 (N, H, W, C), got shape {array.shape}; "
+            "add a batch axis with images[None] for a single image"
+        )
+    if 0 in array.shape:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    array = array.astype(np.float32, copy=False)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"{name} contains NaN or Inf pixels (first at index {tuple(int(i) for i in bad)})"
+        )
+    return array
+
+
+def like_images(value, reference: np.ndarray, name: str) -> np.ndarray:
+    """Broadcast a scalar, (H, W, C) or (N, H, W, C) ``value`` to ``reference``'s shape."""
+    array = np.asarray(value, dtype=np.float64)
+    shape = reference.shape
+    if array.shape not in ((), shape[1:], shape):
+        raise ValueError(
+            f"{name} must be a scalar or have shape {shape[1:]} or {shape} "
+            f"(like the images), got shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+    return np.broadcast_to(array, shape).astype(np.float32)
+
+
+def targets(value, count: int, num_classes: int | None) -> np.ndarray:
+    """Return ``value`` as an int32 array (count,) of class indices in range."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        array = np.full((count,), array)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.integer)
+        or (np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0))
+    ):
+        raise TypeError(f"targets must be integer class indices, got dtype {array.dtype}")
+    if array.shape != (count,):
+        raise ValueError(
+            f"targets must have shape ({count},), one class index per image, got shape {array.shape}"
+        )
+    array = array.astype(np.int64)
+    upper = np.inf if num_classes is None else num_classes
+    outside = (array < 0) | (array >= upper)
+    if outside.any():
+        raise ValueError(
+            f"targets must lie in [0, {num_classes}) for a model with {num_classes} outputs, "
+            f"got {int(array[outside][0])}"
+        )
+    return array.astype(np.int32)
+
+
+def positive_int(value, name: str) -> int:
+    """Return ``value`` as a positive int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def number_in(value, name: str, low: float, high: float, *, low_open: bool = False) -> float:
+    """Return ``value`` as a float in [low, high] (or (low, high] when ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    below = value <= low if low_open else value < low
+    if below or value > high or not np.isfinite(value):
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}], got {value}")
+    return value
+
+
+def choice(value, name: str, allowed) -> str:
+    """Return ``value`` if it is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+    return value

@@ -1,0 +1,306 @@
+"""Integration paths from a baseline to the input, in TensorFlow.
+
+A path gives the integrator (:mod:`idgi_tf.integrate`) its points
+``x_0 = start, ..., x_M = input`` (always ordered start -> input) and, at each
+point, the step vector ``s_j`` that the plain rule multiplies with ``g_j``.
+Paths never call the model; the integrator hands them the gradients they need.
+
+Every path implements::
+
+    num_points                  M + 1
+    sequential                  True when point j+1 depends on the gradient at j
+    init_state(x, baseline)     loop state (a tensor; unused by fixed paths)
+    points(state, j, x, baseline)              -> (c, n, H, W, C) float64
+    advance(state, j, points, grads, x, baseline) -> (state, step vectors)
+
+``j`` is an int32 vector of point indices (``c`` of them); indices past ``M``
+are padding that the integrator masks out, so paths only have to clip them.
+All arithmetic on points is float64; the model sees them cast to float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
+    return tf.minimum(j, last)
+
+
+def _column(values: tf.Tensor) -> tf.Tensor:
+    """(c,) -> (c, 1, 1, 1, 1), to broadcast against (c, n, H, W, C)."""
+    return tf.reshape(values, [-1, 1, 1, 1, 1])
+
+
+@dataclasses.dataclass(frozen=True)
+class AtInput:
+    """The one-point "path" ``x_0 = input`` behind the two direct gradient methods.
+
+    With the plain rule it yields Vanilla Gradient (Simonyan et al. 2013),
+    ``g(x)``, when ``times_input`` is False (step vector of ones), and
+    Gradient x Input (Shrikumar et al. 2016), ``x * g(x)``, when it is True.
+    """
+
+    times_input: bool = False
+    num_points = 1
+    sequential = False
+
+    def init_state(self, x, baseline):
+        return tf.zeros([], tf.float64)
+
+    def points(self, state, j, x, baseline):
+        return tf.repeat(x[None], tf.size(j), axis=0)
+
+    def advance(self, state, j, points, grads, x, baseline):
+        return state, points if self.times_input else tf.ones_like(points)
+
+
+@dataclasses.dataclass(frozen=True)
+class Straight:
+    """Integrated Gradients' path (Sundararajan et al. 2017, IDGI paper Eq. 1).
+
+    ``x_j = x' + (j / M) (x - x')`` for ``j = 0..M``; the plain rule is the left
+    Riemann sum ``(x - x') / M * sum_{j<M} g_j`` (REFERENCE section 2.1).
+    """
+
+    steps: int = 200
+
+    @property
+    def num_points(self) -> int:
+        return self.steps + 1
+
+    sequential = False
+
+    def init_state(self, x, baseline):
+        return tf.zeros([], tf.float64)
+
+    def points(self, state, j, x, baseline):
+        alpha = tf.cast(_clip_index(j, self.steps), tf.float64) / self.steps
+        return baseline[None] + _column(alpha) * (x - baseline)[None]
+
+    def advance(self, state, j, points, grads, x, baseline):
+        segment = (x - baseline) / self.steps
+        return state, tf.where(_column(j < self.steps), segment[None], tf.zeros_like(points))
+
+
+# --------------------------------------------------------------------------- blur
+
+
+def _scipy_radius(sigma):
+    """Kernel half-width of ``scipy.ndimage.gaussian_filter`` at ``truncate=4``."""
+    return tf.floor(4.0 * sigma + 0.5)
+
+
+def blur_matrices(sigmas: tf.Tensor, size: int, max_sigma: float) -> tf.Tensor:
+    """Matrices ``K (c, size, size)`` with ``K @ v`` = 1-D Gaussian blur of ``v``.
+
+    Reproduces ``scipy.ndimage.gaussian_filter1d(v, sigma, mode='constant',
+    truncate=4.0)``: kernel ``exp(-t**2 / (2 sigma**2))`` on ``|t| <= int(4 sigma
+    + 0.5)``, normalised over that whole window, zero padding outside the image.
+    ``sigma = 0`` gives the identity, as in PAIR's ``blur_ig.gaussian_blur``.
+    ``max_sigma`` bounds ``sigmas`` (it sizes the normalisation window).
+    """
+    sigmas = tf.cast(sigmas, tf.float64)[:, None]
+    safe = tf.where(sigmas > 0, sigmas, tf.ones_like(sigmas))
+    radius = _scipy_radius(sigmas)
+    coefficient = -0.5 / (safe * safe)
+
+    window = int(4.0 * max_sigma + 0.5) + 1
+    taps = tf.range(-window, window + 1, dtype=tf.float64)[None]
+    norm = tf.reduce_sum(
+        tf.where(tf.abs(taps) <= radius, tf.exp(coefficient * taps**2), 0.0), axis=1
+    )
+
+    index = tf.range(size, dtype=tf.float64)
+    offsets = (index[:, None] - index[None, :])[None]
+    inside = tf.abs(offsets) <= radius[:, :, None]
+    kernel = tf.where(inside, tf.exp(coefficient[:, :, None] * offsets**2), 0.0)
+    kernel = kernel / norm[:, None, None]
+    identity = tf.eye(size, dtype=tf.float64)[None]
+    return tf.where(sigmas[:, :, None] > 0, kernel, identity)
+
+
+def blur_stack(x: tf.Tensor, sigmas: tf.Tensor, max_sigma: float) -> tf.Tensor:
+    """Blur every image of ``x (n, H, W, C)`` at every sigma: ``(c, n, H, W, C)`` float64.
+
+    Separable zero-padded Gaussian blur over H and W, channels untouched, i.e.
+    ``gaussian_filter(x, sigma=[s, s, 0], mode='constant')`` per image.
+    """
+    x = tf.cast(x, tf.float64)
+    height, width = x.shape[1], x.shape[2]
+    rows = blur_matrices(sigmas, height, max_sigma)
+    cols = rows if width == height else blur_matrices(sigmas, width, max_sigma)
+    blurred_rows = tf.einsum("chi,nijk->cnhjk", rows, x)
+    return tf.einsum("cwj,cnhjk->cnhwk", cols, blurred_rows)
+
+
+def gaussian_blur(images, sigma: float) -> np.ndarray:
+    """Blur images (N, H, W, C) with the zero-padded Gaussian of Blur IG.
+
+    Returns float32; ``gaussian_blur(x, max_sigma)`` is where the Blur IG path
+    starts, so ``f(x) - f(gaussian_blur(x, max_sigma))`` is what Blur IG+IDGI
+    attributions sum to.
+    """
+    sigma = float(sigma)
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    images = tf.convert_to_tensor(images)
+    return blur_stack(images, tf.constant([sigma], tf.float64), sigma)[0].numpy().astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Blur:
+    """Blur IG's path (Xu et al. 2020, IDGI paper Eq. 4-5), PAIR ``blur_ig.py`` semantics.
+
+    Sigmas ``sigma_i = i * max_sigma / M`` (``sqrt(...)`` with ``sqrt=True``),
+    ``i = 0..M``; point ``j`` is ``G(x, sigma_{M-j})``, so the path runs from the
+    most blurred image to the input. Plain Blur IG (PAIR) takes the gradient at
+    ``sigma_i`` (i < M) times ``-(G(x, sigma_i + grad_step) - G(x, sigma_i)) /
+    grad_step * (sigma_{i+1} - sigma_i)``: that product is this path's step
+    vector at point ``j = M - i``, and zero at ``j = 0``. IDGI uses the gradient
+    at the more blurred end of every segment, as for any path (REFERENCE 2.3).
+    """
+
+    steps: int = 200
+    max_sigma: float = 50.0
+    grad_step: float = 0.01
+    sqrt: bool = False
+
+    @property
+    def num_points(self) -> int:
+        return self.steps + 1
+
+    sequential = False
+
+    def sigmas(self) -> np.ndarray:
+        linear = np.array([i * self.max_sigma / self.steps for i in range(self.steps + 1)])
+        return np.sqrt(linear) if self.sqrt else linear
+
+    def init_state(self, x, baseline):
+        return tf.zeros([], tf.float64)
+
+    def _window(self) -> float:
+        return float(self.sigmas()[-1]) + self.grad_step
+
+    def _sigma_index(self, j):
+        return self.steps - _clip_index(j, self.steps)
+
+    def points(self, state, j, x, baseline):
+        sigma = tf.gather(tf.constant(self.sigmas()), self._sigma_index(j))
+        return blur_stack(x, sigma, self._window())
+
+    def advance(self, state, j, points, grads, x, baseline):
+        sigmas = self.sigmas()
+        widths = tf.constant(np.append(np.diff(sigmas), 0.0))
+        i = self._sigma_index(j)
+        sigma = tf.gather(tf.constant(sigmas), i)
+        nudged = blur_stack(x, sigma + self.grad_step, self._window())
+        derivative = (nudged - points) / self.grad_step
+        return state, -_column(tf.gather(widths, i)) * derivative
+
+
+# --------------------------------------------------------------------------- guided
+
+
+def _quantile_index(size: int, fraction: float) -> int:
+    """Position of ``np.quantile(v, fraction, method='lower')`` in sorted ``v`` of ``size``."""
+    return int(np.quantile(np.arange(size), fraction, method="lower"))
+
+
+def _isclose(a, b, tol=1e-9):
+    """``math.isclose(a, b, rel_tol=tol, abs_tol=tol)``, elementwise."""
+    return tf.abs(a - b) <= tf.maximum(tol * tf.maximum(tf.abs(a), tf.abs(b)), tol)
+
+
+@dataclasses.dataclass(frozen=True)
+class Guided:
+    """Guided IG's adaptive path (Kapishnikov et al. 2021), PAIR ``guided_ig.py`` semantics.
+
+    At outer step ``s`` (gradient ``g`` at the current point, ``alpha = (s+1)/M``)
+    the point moves, in sub-moves that all reuse ``g``, until its L1 distance to
+    the input is ``l1_total * (1 - alpha)``: each sub-move takes the features
+    whose ``|g|`` is at or below the ``fraction`` quantile (``method='lower'``,
+    features already at the upper bound excluded) toward the input, within
+    ``max_dist`` (in alpha units) of the straight line. The path points are the
+    positions at the start of every outer step plus the input, so the plain rule
+    over them equals PAIR's sum over sub-moves. Images are moved in parallel,
+    each with its own sub-move count.
+    """
+
+    steps: int = 200
+    fraction: float = 0.25
+    max_dist: float = 0.02
+
+    @property
+    def num_points(self) -> int:
+        return self.steps + 1
+
+    sequential = True
+
+    def init_state(self, x, baseline):
+        return tf.cast(baseline, tf.float64)
+
+    def points(self, state, j, x, baseline):
+        return state[None]
+
+    def advance(self, state, j, points, grads, x, baseline):
+        step = j[0]
+        moved = tf.cond(
+            step < self.steps - 1,
+            lambda: self._move(state, grads[0], step, x, baseline),
+            lambda: tf.cast(x, tf.float64),
+        )
+        new_state = tf.where(step < self.steps, moved, state)
+        return new_state, (new_state - state)[None]
+
+    def _move(self, current, grad, step, x, baseline):
+        """One outer Guided IG step for every image; shapes (n, H, W, C)."""
+        shape = tf.shape(current)
+        n = current.shape[0]
+        flat = lambda t: tf.reshape(tf.cast(t, tf.float64), [n, -1])  # noqa: E731
+        x_in, x_base, x_cur, g = flat(x), flat(baseline), flat(current), tf.abs(flat(grad))
+        size = x_in.shape[1]
+        q_index = _quantile_index(size, self.fraction)
+
+        alpha = tf.cast(step + 1, tf.float64) / self.steps
+        alpha_min = tf.maximum(alpha - self.max_dist, 0.0)
+        alpha_max = tf.minimum(alpha + self.max_dist, 1.0)
+        diff = x_in - x_base
+        x_min = x_base + diff * alpha_min
+        x_max = x_base + diff * alpha_max
+        l1_total = tf.reduce_sum(tf.abs(diff), axis=1)
+        l1_target = l1_total * (1.0 - alpha)
+        moving = diff != 0
+        safe_diff = tf.where(moving, diff, tf.ones_like(diff))
+
+        def sub_move(x_now, active):
+            x_alpha = tf.where(moving, (x_now - x_base) / safe_diff, alpha_max)
+            behind = (x_alpha < alpha_min) & active[:, None]
+            x_now = tf.where(behind, x_min, x_now)
+            l1_current = tf.reduce_sum(tf.abs(x_now - x_in), axis=1)
+            active = active & ~_isclose(l1_target, l1_current)
+
+            masked = tf.where(x_now == x_max, tf.constant(np.inf, tf.float64), g)
+            threshold = tf.sort(masked, axis=1)[:, q_index : q_index + 1]
+            selected = (masked <= threshold) & (masked != np.inf) & active[:, None]
+            l1_s = tf.reduce_sum(tf.where(selected, tf.abs(x_now - x_max), 0.0), axis=1)
+            gamma = tf.where(
+                l1_s > 0, (l1_current - l1_target) / tf.where(l1_s > 0, l1_s, 1.0), np.inf
+            )
+            partial = x_now + (x_max - x_now) * gamma[:, None]
+            target = tf.where(gamma[:, None] > 1.0, x_max, partial)
+            x_now = tf.where(selected, target, x_now)
+            return x_now, active & (gamma > 1.0)
+
+        active = tf.ones([n], tf.bool)
+        x_next, _ = tf.while_loop(
+            lambda x_now, active: tf.reduce_any(active),
+            sub_move,
+            (x_cur, active),
+            maximum_iterations=max(64, 4 * math.ceil(1.0 / self.fraction)),
+        )
+        return tf.reshape(x_next, shape)

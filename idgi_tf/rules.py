@@ -1,0 +1,63 @@
+"""Riemann step rules: what one path point adds to the attribution.
+
+A rule is a pure tensor function of a :class:`Step`; it never sees the model.
+The integrator (:mod:`idgi_tf.integrate`) evaluates the model once per path
+point and hands the same :class:`Step` to every requested rule, so computing
+IG and IG+IDGI costs one pass over the path, not two.
+
+For path points ``x_0 = baseline, ..., x_M = input`` (IDGI paper, Eq. 6):
+
+* ``plain``: ``A += g_j * s_j`` where ``s_j`` is the path's step vector at
+  point ``j`` (``x_{j+1} - x_j`` on the straight and guided paths).
+* ``idgi``: ``A += g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (IDGI paper,
+  Algorithm 1; the official code, exactly). The sum runs over every pixel and
+  channel of one image, so ``sum(A) = f(x_M) - f(x_0)`` exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import tensorflow as tf
+
+
+class Step(NamedTuple):
+    """What the integrator knows about path point ``j`` once ``f_{j+1}`` is known.
+
+    All tensors have a leading batch shape ``B`` (any rank) followed by the image
+    shape ``(H, W, C)``; ``delta_f`` has shape ``B``.
+
+    Attributes:
+      grad: ``g_j``, the gradient of the explained output at ``x_j`` (float64).
+      delta_x: ``s_j``, the step vector the plain rule multiplies with ``g_j``.
+      delta_f: ``f_{j+1} - f_j`` (zero at the path's last point).
+    """
+
+    grad: tf.Tensor
+    delta_x: tf.Tensor
+    delta_f: tf.Tensor
+
+
+def _per_image_sum(x: tf.Tensor) -> tf.Tensor:
+    """Sum over the trailing (H, W, C) axes, keeping them for broadcasting."""
+    return tf.reduce_sum(x, axis=[-3, -2, -1], keepdims=True)
+
+
+def plain(step: Step) -> tf.Tensor:
+    """Riemann product ``g_j * s_j`` (IDGI paper Eq. 6)."""
+    return step.grad * step.delta_x
+
+
+def idgi(step: Step) -> tf.Tensor:
+    """IDGI projection ``g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (Algorithm 1).
+
+    A point whose gradient is all zero contributes zero (not NaN): the 0/0 case
+    is guarded by ``divide_no_nan``.
+    """
+    squared = tf.square(step.grad)
+    delta_f = step.delta_f[..., None, None, None]
+    return squared * tf.math.divide_no_nan(delta_f, _per_image_sum(squared))
+
+
+RULES: dict[str, Callable[[Step], tf.Tensor]] = {"plain": plain, "idgi": idgi}

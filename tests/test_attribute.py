@@ -1,0 +1,146 @@
+"""idgi_tf.attribute: completeness, the official IDGI formula, invariances, edge cases."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import value_and_grad
+from scipy import ndimage
+
+import idgi_tf
+from idgi_tf import paths
+
+
+def official_idgi(gradients, predictions):
+    """The IDGI authors' NumPy function (github.com/yangruo1226/IDGI), verbatim in substance."""
+    result = np.zeros_like(gradients[0])
+    for i in range(len(gradients) - 1):
+        d = predictions[i + 1] - predictions[i]
+        element_product = gradients[i] ** 2
+        result += element_product * d / np.sum(element_product)
+    return result
+
+
+def path_start(method, images, max_sigma=50.0):
+    return paths.gaussian_blur(images, max_sigma) if method == "blurig" else np.zeros_like(images)
+
+
+@pytest.mark.parametrize("method", ["ig", "gig", "blurig"])
+def test_idgi_completeness_exact(model, images, targets, method):
+    maps = idgi_tf.attribute(model, images, targets, method, rule="idgi", steps=40)
+    start = path_start(method, images)
+    gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(model, start, targets)
+    sums = maps.astype(np.float64).sum(axis=(1, 2, 3))
+    assert np.all(np.abs(gap) > 1e-3), "test images must move the output"
+    np.testing.assert_allclose(sums, gap, rtol=1e-5, atol=1e-7)
+
+
+def test_ig_approaches_completeness_as_steps_grow(model, images, targets):
+    gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(
+        model, np.zeros_like(images), targets
+    )
+    errors = {}
+    for steps in (25, 400):
+        maps = idgi_tf.attribute(model, images, targets, "ig", steps=steps)
+        errors[steps] = np.abs(maps.sum(axis=(1, 2, 3)) - gap).max()
+    assert errors[400] < 0.2 * errors[25], errors
+
+
+def test_idgi_over_ig_equals_official_formula(model, images, targets):
+    steps = 16
+    ours = idgi_tf.attribute(model, images, targets, "ig", rule="idgi", steps=steps)
+    for image, target, got in zip(images, targets, ours):
+        points = np.stack([image * (j / steps) for j in range(steps + 1)])
+        values, grads = value_and_grad(model, points, np.full(steps + 1, target))
+        np.testing.assert_allclose(got, official_idgi(grads, values), rtol=1e-4, atol=1e-9)
+
+
+def test_idgi_over_blurig_equals_official_formula_on_scipy_blurs(model, images, targets):
+    steps, max_sigma = 12, 6.0
+    ours = idgi_tf.attribute(model, images, targets, "blurig", rule="idgi", steps=steps, max_sigma=max_sigma)
+    sigmas = [i * max_sigma / steps for i in range(steps, -1, -1)]  # most blurred first
+    for image, target, got in zip(images, targets, ours):
+        points = np.stack(
+            [image if s == 0 else ndimage.gaussian_filter(image, [s, s, 0], mode="constant") for s in sigmas]
+        )
+        values, grads = value_and_grad(model, points, np.full(steps + 1, target))
+        np.testing.assert_allclose(got, official_idgi(grads, values), rtol=1e-3, atol=1e-8)
+
+
+def test_rule_tuple_is_one_pass_with_the_same_results(model, images, targets):
+    both = idgi_tf.attribute(model, images, targets, "blurig", rule=("plain", "idgi"), steps=10)
+    assert set(both) == {"plain", "idgi"}
+    for rule in ("plain", "idgi"):
+        alone = idgi_tf.attribute(model, images, targets, "blurig", rule=rule, steps=10)
+        np.testing.assert_allclose(both[rule], alone, rtol=1e-6, atol=1e-10)
+
+
+def _as_dict(result):
+    return result if isinstance(result, dict) else {"map": result}
+
+
+@pytest.mark.parametrize("method", ["ig", "gig", "blurig", "vg", "gxi"])
+def test_results_do_not_depend_on_batching(model, images, targets, method):
+    kwargs = {} if method in ("vg", "gxi") else {"steps": 12, "rule": ("plain", "idgi")}
+    reference = _as_dict(idgi_tf.attribute(model, images, targets, method, batch_size=64, **kwargs))
+    chunked = _as_dict(idgi_tf.attribute(model, images, targets, method, batch_size=4, **kwargs))
+    singles = [
+        _as_dict(idgi_tf.attribute(model, x[None], t[None], method, batch_size=5, **kwargs))
+        for x, t in zip(images, targets)
+    ]
+    stacked = {key: np.concatenate([single[key] for single in singles]) for key in reference}
+    for other in (chunked, stacked):
+        for key, want in reference.items():
+            np.testing.assert_allclose(other[key], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
+def test_vanilla_gradient_and_gradient_times_input(model, images, targets):
+    _, grads = value_and_grad(model, images, targets)
+    vg = idgi_tf.attribute(model, images, targets, "vg")
+    gxi = idgi_tf.attribute(model, images, targets, "gxi")
+    np.testing.assert_allclose(vg, grads, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(gxi, images * grads, rtol=1e-5, atol=1e-7)
+
+
+def test_explained_output_is_the_target_score(model, images, targets):
+    scores = model(images).numpy()
+    np.testing.assert_allclose(
+        idgi_tf.explained_output(model, images, targets), scores[np.arange(3), targets], rtol=1e-6
+    )
+
+
+def test_custom_baseline_is_where_the_path_starts(model, images, targets):
+    grey = np.full(images.shape[1:], 128.0, np.float32)
+    maps = idgi_tf.attribute(model, images, targets, "gig", rule="idgi", steps=20, baseline=grey)
+    gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(
+        model, np.broadcast_to(grey, images.shape), targets
+    )
+    np.testing.assert_allclose(maps.sum(axis=(1, 2, 3)), gap, rtol=1e-5, atol=1e-7)
+
+
+def test_zero_gradient_gives_finite_attributions(images):
+    # ReLU without biases: the gradient is exactly zero at the black baseline,
+    # and a constant model has zero gradient everywhere.
+    relu = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, activation="relu", use_bias=False),
+         keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, use_bias=False), keras.layers.Softmax()]
+    )
+    constant = lambda x: tf.ones([tf.shape(x)[0], 3]) / 3.0  # noqa: E731
+    for net in (relu, constant):
+        for method in ("ig", "gig", "blurig"):
+            maps = idgi_tf.attribute(net, images, [0, 1, 2], method, rule=("plain", "idgi"), steps=8)
+            assert all(np.isfinite(m).all() for m in maps.values()), method
+    flat = idgi_tf.attribute(constant, images, [0, 1, 2], "ig", rule="idgi", steps=8)
+    assert (flat == 0).all()
+
+
+def test_trained_model_idgi_is_complete_and_points_at_the_square(trained_model):
+    net, x, y = trained_model
+    maps = idgi_tf.attribute(net, x, y, "ig", rule=("plain", "idgi"), steps=64)
+    gap = idgi_tf.explained_output(net, x, y) - idgi_tf.explained_output(net, np.zeros_like(x), y)
+    np.testing.assert_allclose(maps["idgi"].sum(axis=(1, 2, 3)), gap, rtol=1e-5, atol=1e-6)
+    # The bright 6x6 square is what decides the class: it carries the largest attributions.
+    for image, attribution in zip(x, maps["idgi"]):
+        square = image.min(axis=-1) == 255.0
+        saliency = attribution.sum(axis=-1)
+        assert saliency[square].mean() > 5 * np.abs(saliency[~square]).mean()

@@ -1,0 +1,56 @@
+"""Bad input gets a clear error that names the argument."""
+
+import numpy as np
+import pytest
+
+import idgi_tf
+
+
+@pytest.mark.parametrize(
+    "change, error, pattern",
+    [
+        (lambda x, t: (x[0], t, {}), ValueError, "images must have rank 4"),
+        (lambda x, t: (x[..., :2], t, {}), ValueError, "channel axis"),
+        (lambda x, t: (x[:, :16], t, {}), ValueError, "model expects"),
+        (lambda x, t: (np.where(np.arange(3)[:, None, None, None] == 1, np.nan, x), t, {}), ValueError,
+         "images contains NaN or Inf"),
+        (lambda x, t: (x.astype(np.complex64), t, {}), TypeError, "images must hold real numbers"),
+        (lambda x, t: (x, np.array([0, 1, 5]), {}), ValueError, r"targets must lie in \[0, 5\)"),
+        (lambda x, t: (x, np.array([0, -1, 2]), {}), ValueError, "targets must lie in"),
+        (lambda x, t: (x, np.array([0, 1]), {}), ValueError, r"targets must have shape \(3,\)"),
+        (lambda x, t: (x, np.array([0.5, 1, 2]), {}), TypeError, "targets must be integer"),
+        (lambda x, t: (x, t, {"steps": 0}), ValueError, "steps must be a positive integer"),
+        (lambda x, t: (x, t, {"steps": 2.5}), TypeError, "steps must be a positive integer"),
+        (lambda x, t: (x, t, {"batch_size": -1}), ValueError, "batch_size must be a positive"),
+        (lambda x, t: (x, t, {"method": "lime"}), ValueError, "method must be one of"),
+        (lambda x, t: (x, t, {"rule": "fancy"}), ValueError, "rule must be one of"),
+        (lambda x, t: (x, t, {"rule": ()}), ValueError, "rule must name at least one"),
+        (lambda x, t: (x, t, {"method": "vg", "rule": "idgi"}), ValueError, "does not apply to method 'vg'"),
+        (lambda x, t: (x, t, {"baseline": np.zeros((5, 5, 3))}), ValueError, "baseline must be a scalar"),
+        (lambda x, t: (x, t, {"baseline": np.full(x.shape[1:], np.inf)}), ValueError,
+         "baseline contains NaN"),
+        (lambda x, t: (x, t, {"method": "blurig", "baseline": 0.0}), ValueError, "takes no baseline"),
+        (lambda x, t: (x, t, {"fraction": 0.3}), TypeError, "unknown option"),
+        (lambda x, t: (x, t, {"method": "gig", "fraction": 0.0}), ValueError, r"fraction must lie in \(0"),
+        (lambda x, t: (x, t, {"method": "gig", "max_dist": 2}), ValueError, "max_dist must lie in"),
+        (lambda x, t: (x, t, {"method": "blurig", "max_sigma": -3}), ValueError, "max_sigma must lie in"),
+        (lambda x, t: (x, t, {"method": "blurig", "sqrt": "yes"}), TypeError, "sqrt must be True or False"),
+    ],
+)
+def test_bad_input_is_named(model, images, targets, change, error, pattern):
+    x, t, options = change(images, targets)
+    kwargs = {"method": "ig", "steps": 4, **options}
+    with pytest.raises(error, match=pattern):
+        idgi_tf.attribute(model, x, t, **kwargs)
+
+
+def test_model_must_return_class_scores(images, targets):
+    with pytest.raises(ValueError, match="class scores of shape"):
+        idgi_tf.attribute(lambda x: x, images, targets, "vg")
+    with pytest.raises(TypeError, match="model must be a Keras model or a callable"):
+        idgi_tf.attribute("resnet", images, targets, "vg")
+
+
+def test_explained_output_checks_targets(model, images):
+    with pytest.raises(ValueError, match="targets must lie in"):
+        idgi_tf.explained_output(model, images, [0, 1, 99])

@@ -1,0 +1,45 @@
+"""Paths on their own: the blur matches SciPy, the straight path is IG's."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import ndimage
+
+from idgi_tf import paths
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16, 3), (1, 13, 20, 2)])
+@pytest.mark.parametrize("sigma", [0.0, 0.01, 0.3, 1.7, 6.0, 50.0])
+def test_gaussian_blur_matches_scipy_zero_padding(shape, sigma):
+    x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    ours = paths.gaussian_blur(x, sigma)
+    for image, blurred in zip(x, ours):
+        expected = image if sigma == 0 else ndimage.gaussian_filter(
+            image.astype(np.float64), sigma=[sigma, sigma, 0], mode="constant"
+        )
+        np.testing.assert_allclose(blurred, expected, rtol=1e-5, atol=1e-4)
+    assert ours.shape == x.shape and ours.dtype == np.float32
+
+
+def test_gaussian_blur_rejects_negative_sigma():
+    with pytest.raises(ValueError, match="sigma"):
+        paths.gaussian_blur(np.zeros((1, 4, 4, 1)), -1.0)
+
+
+def test_straight_path_points_and_steps():
+    path = paths.Straight(steps=4)
+    x = tf.constant(np.full((1, 2, 2, 1), 8.0))
+    base = tf.constant(np.zeros((1, 2, 2, 1)))
+    j = tf.range(6)  # one index of padding past M = 4
+    points = path.points(None, j, x, base).numpy()
+    np.testing.assert_allclose(points[:, 0, 0, 0, 0], [0, 2, 4, 6, 8, 8])
+    _, steps = path.advance(None, j, points, None, x, base)
+    np.testing.assert_allclose(steps.numpy()[:, 0, 0, 0, 0], [2, 2, 2, 2, 0, 0])
+
+
+def test_blur_path_runs_from_most_blurred_to_input():
+    path = paths.Blur(steps=4, max_sigma=2.0)
+    x = tf.constant(np.random.default_rng(1).uniform(0, 1, (1, 9, 9, 1)))
+    points = path.points(None, tf.range(5), x, None).numpy()
+    np.testing.assert_allclose(points[-1], x.numpy(), atol=1e-12)
+    np.testing.assert_allclose(points[0][0], paths.gaussian_blur(x.numpy(), 2.0)[0], atol=1e-6)
