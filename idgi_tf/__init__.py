@@ -11,7 +11,7 @@ An attribution is a path (:mod:`idgi_tf.paths`) times a step rule
 (:mod:`idgi_tf.rules`), integrated by one compiled loop (:mod:`idgi_tf.integrate`).
 """
 
-from . import integrate, models, paths, rules
+from . import data, integrate, models, paths, rules
 from .methods import METHODS, attribute, explained_output
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "METHODS",
     "attribute",
     "explained_output",
+    "data",
     "integrate",
     "models",
     "paths",

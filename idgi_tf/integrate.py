@@ -13,38 +13,10 @@ from __future__ import annotations
 
 import functools
 
-import keras
 import tensorflow as tf
 
 from . import rules as rules_lib
-
-
-def call_model(model, images: tf.Tensor) -> tf.Tensor:
-    """Class scores (n, K) of ``model`` on float32 ``images``, in inference mode."""
-    if isinstance(model, keras.layers.Layer):
-        return model(images, training=False)
-    return model(images)
-
-
-def explained_value_and_grad(model, images: tf.Tensor, targets: tf.Tensor):
-    """``f(x) = model(x)[target]`` and ``grad f(x)`` for a batch, in one pass.
-
-    Returns (f (b,) float32, g (b, H, W, C) float32). A model that does not
-    depend on its input gets a zero gradient, not ``None``.
-    """
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        scores = call_model(model, images)
-        value = tf.gather(scores, targets, axis=1, batch_dims=1)
-    grad = tape.gradient(value, images)
-    if grad is None:
-        grad = tf.zeros_like(images)
-    return value, grad
-
-
-def explained_value(model, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """``f(x) = model(x)[target]`` for a batch (b,)."""
-    return tf.gather(call_model(model, images), targets, axis=1, batch_dims=1)
+from ._model import cached, explained_value_and_grad
 
 
 def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
@@ -107,28 +79,6 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
     return {name: sums[name] + added[name] for name in rule_names}
 
 
-_CACHE_ATTRIBUTE = "_idgi_tf_compiled"
-
-
-def _cached(model, key, build):
-    """A compiled function per (model, key), stored on the model so it lives as long.
-
-    (A global table keyed by the model would keep every model alive through the
-    functions' references to it.) Objects that take no attributes get a fresh,
-    uncached function: still correct, only retraced on every call.
-    """
-    table = getattr(model, _CACHE_ATTRIBUTE, None)
-    if table is None:
-        table = {}
-        try:
-            object.__setattr__(model, _CACHE_ATTRIBUTE, table)
-        except (AttributeError, TypeError):
-            return build()
-    if key not in table:
-        table[key] = build()
-    return table[key]
-
-
 def compiled_integrate(model, path, rule_names, points_per_chunk, jit_compile=False):
     """``integrate`` bound to its static configuration and wrapped in ``tf.function``.
 
@@ -136,20 +86,11 @@ def compiled_integrate(model, path, rule_names, points_per_chunk, jit_compile=Fa
     cached per model and configuration, so repeated calls do not retrace.
     """
     key = ("integrate", path, tuple(rule_names), points_per_chunk, bool(jit_compile))
-    return _cached(
+    return cached(
         model,
         key,
         lambda: tf.function(
             functools.partial(integrate, model, path, tuple(rule_names), points_per_chunk),
             jit_compile=bool(jit_compile),
         ),
-    )
-
-
-def compiled_value(model, jit_compile=False):
-    """``explained_value`` for ``model`` wrapped in a cached ``tf.function``."""
-    return _cached(
-        model,
-        ("value", bool(jit_compile)),
-        lambda: tf.function(functools.partial(explained_value, model), jit_compile=bool(jit_compile)),
     )

@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks, paths
-from .integrate import call_model, compiled_integrate, compiled_value
+from ._model import compiled_value, num_classes
+from .integrate import compiled_integrate
 from .rules import RULES
 
 DEFAULT_STEPS = 200
@@ -118,33 +119,6 @@ def _method_options(method_name: str, method: Method, given: dict) -> dict:
     return method.check_options({**method.options, **given})
 
 
-def _model_num_classes(model, images: np.ndarray) -> int:
-    """Check ``model`` takes ``images`` and returns (N, K) scores; return K."""
-    if not callable(model):
-        raise TypeError(f"model must be a Keras model or a callable, got {type(model).__name__}")
-    expected = None
-    if isinstance(model, keras.Model):
-        try:
-            expected = model.input_shape
-        except (AttributeError, ValueError):
-            expected = None
-    if isinstance(expected, tuple) and len(expected) == 4:
-        for axis, (want, got) in enumerate(zip(expected[1:], images.shape[1:]), start=1):
-            if want is not None and want != got:
-                raise ValueError(
-                    f"images have per-image shape {images.shape[1:]} but the model expects "
-                    f"{tuple(expected[1:])} (mismatch on axis {axis}"
-                    f"{', the channel axis' if axis == 3 else ''})"
-                )
-    scores = call_model(model, tf.constant(images[:1]))
-    if not isinstance(scores, tf.Tensor) or scores.shape.rank != 2:
-        raise ValueError(
-            "model must return class scores of shape (N, num_classes); got "
-            f"{getattr(scores, 'shape', type(scores).__name__)}"
-        )
-    return int(scores.shape[-1])
-
-
 def _image_groups(count: int, size: int):
     return [slice(start, min(start + size, count)) for start in range(0, count, size)]
 
@@ -208,7 +182,7 @@ def attribute(
     path = spec.make_path(steps, **_method_options(method_name, spec, method_options))
 
     images = _checks.images(images)
-    targets = _checks.targets(targets, len(images), _model_num_classes(model, images))
+    targets = _checks.targets(targets, len(images), num_classes(model, images))
     if spec.takes_baseline:
         baseline = _checks.like_images(0.0 if baseline is None else baseline, images, "baseline")
     elif baseline is not None:
@@ -237,7 +211,7 @@ def explained_output(model, images, targets, *, batch_size: int | None = None, j
     start is the baseline (ig, gig) or the most-blurred image (blurig).
     """
     images = _checks.images(images)
-    targets = _checks.targets(targets, len(images), _model_num_classes(model, images))
+    targets = _checks.targets(targets, len(images), num_classes(model, images))
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _checks.positive_int(batch_size, "batch_size")
     run = compiled_value(model, jit_compile)
     return np.concatenate(

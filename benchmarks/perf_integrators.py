@@ -1,0 +1,189 @@
+"""Speed of idgi_tf's integrators against the floor and against PAIR saliency / Xplique.
+
+For each model (random-init Keras Applications at 224 px, in pixel space) and
+each step count, one run times, on the same image and target:
+
+* floor: the same number of forward+backward passes, in the same batch size,
+  through one compiled function that does nothing else (our lower bound);
+* idgi_tf IG, plain + IDGI from one pass (optionally with XLA);
+* PAIR saliency IG at its default batch 1 and at batch min(steps, B);
+* Xplique IG (when importable; its metadata pins TF <= 2.20, see RESULTS.md);
+* PAIR Guided IG and Blur IG vs ours, per image (ours batches images).
+
+Ratios are to the floor of the same run, so the noisy shared machine cancels.
+Usage::
+
+    python benchmarks/perf_integrators.py [--models MobileNetV2,ResNet50V2] [--steps 32,200]
+        [--gig-images 2] [--xla] [--out results.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from skimage import data as skdata  # noqa: E402
+from skimage.transform import resize  # noqa: E402
+
+import idgi_tf  # noqa: E402
+from idgi_tf._model import explained_value_and_grad  # noqa: E402
+from idgi_tf.models import pixel_model  # noqa: E402
+
+MAX_BATCH = 70
+
+
+def optional(module: str):
+    try:
+        return __import__(module, fromlist=["_"])
+    except Exception as error:  # noqa: BLE001 - any import failure means "not available"
+        print(f"[skip] {module}: {type(error).__name__}: {error}", file=sys.stderr)
+        return None
+
+
+def timed(function, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls, after one warm-up call (tracing, allocation)."""
+    function()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def photo(size: int, count: int) -> np.ndarray:
+    pictures = [skdata.chelsea(), skdata.astronaut(), skdata.coffee(), skdata.rocket()]
+    return np.stack(
+        [resize(pictures[i % 4], (size, size), preserve_range=True, anti_aliasing=True) for i in range(count)]
+    ).astype(np.float32)
+
+
+def batch_for(points: int) -> int:
+    """Largest batch <= MAX_BATCH that splits ``points`` into equal chunks."""
+    return math.ceil(points / math.ceil(points / MAX_BATCH))
+
+
+def pair_call_model_function(model, target):
+    """PAIR's model interface over a compiled gradient function (PAIR's best case)."""
+
+    @tf.function(reduce_retracing=True)
+    def grads(batch):
+        _, g = explained_value_and_grad(model, batch, tf.fill([tf.shape(batch)[0]], target))
+        return g
+
+    def call(batch, call_model_args=None, expected_keys=None):
+        return {"INPUT_OUTPUT_GRADIENTS": grads(tf.constant(np.asarray(batch, np.float32))).numpy()}
+
+    return call
+
+
+def run(model_name: str, steps: int, args, saliency, xplique, rows: list):
+    keras.utils.set_random_seed(0)
+    net = getattr(keras.applications, model_name)(weights=None, input_shape=(224, 224, 3))
+    model = pixel_model(net, "tf")
+    images = photo(224, max(1, args.gig_images))
+    image, target = images[:1], int(np.argmax(model(images[:1])))
+    points = steps + 1
+    batch = batch_for(points)
+    repeats = args.repeats
+
+    def row(name, seconds, per_images=1):
+        rows.append({"model": model_name, "steps": steps, "batch": batch, "method": name,
+                     "seconds_per_image": seconds / per_images})
+        print(f"{model_name:12s} steps={steps:4d} {name:34s} {seconds / per_images:8.2f} s/image", flush=True)
+
+    random_points = tf.random.uniform((batch, 224, 224, 3), 0, 255)
+    floor_fn = tf.function(functools.partial(explained_value_and_grad, model, targets=tf.fill([batch], target)))
+    row("floor (fwd+bwd only)", timed(lambda: [floor_fn(random_points)[1].numpy()
+                                               for _ in range(math.ceil(points / batch))], repeats))
+    row("idgi_tf IG plain+IDGI", timed(lambda: idgi_tf.attribute(
+        model, image, [target], "ig", rule=("plain", "idgi"), steps=steps, batch_size=batch), repeats))
+    if args.xla:
+        row("idgi_tf IG plain+IDGI, XLA", timed(lambda: idgi_tf.attribute(
+            model, image, [target], "ig", rule=("plain", "idgi"), steps=steps, batch_size=batch,
+            jit_compile=True), repeats))
+    if saliency is not None:
+        ig = saliency.IntegratedGradients()
+        call = pair_call_model_function(model, target)
+        row("PAIR IG, batch 1 (default)", timed(lambda: ig.GetMask(image[0], call, x_steps=steps), repeats))
+        pair_batch = min(steps, batch)
+        row(f"PAIR IG, batch {pair_batch}", timed(
+            lambda: ig.GetMask(image[0], call, x_steps=steps, batch_size=pair_batch), repeats))
+    if xplique is not None:
+        explainer = xplique.attributions.IntegratedGradients(model, steps=steps, batch_size=batch)
+        one_hot = np.eye(1000, dtype=np.float32)[[target]]
+        row(f"Xplique IG, batch {batch}", timed(lambda: np.asarray(explainer.explain(image, one_hot)), repeats))
+
+    many = images[: args.gig_images]
+    many_targets = np.argmax(model(many), axis=1)
+    row(f"idgi_tf GIG plain+IDGI, {len(many)} images", timed(lambda: idgi_tf.attribute(
+        model, many, many_targets, "gig", rule=("plain", "idgi"), steps=steps), 1), len(many))
+    row("idgi_tf BlurIG plain+IDGI", timed(lambda: idgi_tf.attribute(
+        model, image, [target], "blurig", rule=("plain", "idgi"), steps=steps, batch_size=batch), repeats))
+    if saliency is not None:
+        from saliency.core import guided_ig
+
+        guided_ig.np = _numpy_with_old_quantile()
+        row("PAIR GIG (batch 1)", timed(lambda: saliency.GuidedIG().GetMask(image[0], call, x_steps=steps), 1))
+        row("PAIR BlurIG, batch 1 (default)", timed(
+            lambda: saliency.BlurIG().GetMask(image[0], call, steps=steps, max_sigma=50), 1))
+
+
+def _numpy_with_old_quantile():
+    """PAIR's guided_ig calls np.quantile(interpolation=...), removed in NumPy 2.4."""
+    import types
+
+    shim = types.ModuleType("numpy_shim")
+    shim.__dict__.update(np.__dict__)
+    shim.quantile = lambda a, q, interpolation=None, **kw: np.quantile(a, q, method=interpolation or "linear")
+    return shim
+
+
+def table(rows: list) -> str:
+    lines = ["| model | steps | method | s/image | × floor |", "|---|---|---|---|---|"]
+    floors = {(r["model"], r["steps"]): r["seconds_per_image"] for r in rows if r["method"].startswith("floor")}
+    for r in rows:
+        ratio = r["seconds_per_image"] / floors[(r["model"], r["steps"])]
+        lines.append(f"| {r['model']} | {r['steps']} | {r['method']} | {r['seconds_per_image']:.2f} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="MobileNetV2,ResNet50V2")
+    parser.add_argument("--steps", default="32,200")
+    parser.add_argument("--gig-images", type=int, default=2, help="images batched in our GIG run")
+    parser.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up (best kept)")
+    parser.add_argument("--xla", action="store_true", help="also time our IG with jit_compile=True")
+    parser.add_argument("--out", help="append rows to this JSON-lines file")
+    args = parser.parse_args(argv)
+    saliency = optional("saliency.core")
+    xplique = optional("xplique.attributions")
+    if xplique is not None:
+        xplique = sys.modules["xplique"]
+    rows: list = []
+    for model_name in args.models.split(","):
+        for steps in map(int, args.steps.split(",")):
+            run(model_name, steps, args, saliency, xplique, rows)
+    print()
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
+          f"GPU: {bool(tf.config.list_physical_devices('GPU'))}")
+    print(table(rows))
+    if args.out:
+        with open(args.out, "a") as handle:
+            for r in rows:
+                handle.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()

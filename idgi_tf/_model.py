@@ -1,0 +1,112 @@
+"""Calling the explained model: scores, f(x) and its gradient, checks, compiled-function cache.
+
+``f(x) = model(x)[target]`` is the scalar every method explains and every
+metric scores (REFERENCE section 1).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def call_model(model, images: tf.Tensor) -> tf.Tensor:
+    """Class scores (n, K) of ``model`` on float32 ``images``, in inference mode."""
+    if isinstance(model, keras.layers.Layer):
+        return model(images, training=False)
+    return model(images)
+
+
+def explained_value_and_grad(model, images: tf.Tensor, targets: tf.Tensor):
+    """``f(x) = model(x)[target]`` and ``grad f(x)`` for a batch, in one pass.
+
+    Returns (f (b,) float32, g (b, H, W, C) float32). A model that does not
+    depend on its input gets a zero gradient, not ``None``.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        scores = call_model(model, images)
+        value = tf.gather(scores, targets, axis=1, batch_dims=1)
+    grad = tape.gradient(value, images)
+    if grad is None:
+        grad = tf.zeros_like(images)
+    return value, grad
+
+
+def explained_value(model, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """``f(x) = model(x)[target]`` for a batch (b,)."""
+    return tf.gather(call_model(model, images), targets, axis=1, batch_dims=1)
+
+
+def _keras_shape(model, attribute: str):
+    """``model.input_shape`` / ``output_shape`` of a built Keras model, else None."""
+    if not isinstance(model, keras.Model):
+        return None
+    try:
+        shape = getattr(model, attribute)
+    except (AttributeError, ValueError):
+        return None
+    return shape if isinstance(shape, tuple) else None
+
+
+def num_classes(model, images: np.ndarray) -> int:
+    """Check ``model`` takes ``images`` and returns (N, K) scores; return K.
+
+    Keras models are checked from their declared shapes; other callables (and
+    Keras models without declared shapes) by one eager call on one image.
+    """
+    if not callable(model):
+        raise TypeError(f"model must be a Keras model or a callable, got {type(model).__name__}")
+    expected = _keras_shape(model, "input_shape")
+    if expected is not None and len(expected) == 4:
+        for axis, (want, got) in enumerate(zip(expected[1:], images.shape[1:]), start=1):
+            if want is not None and want != got:
+                raise ValueError(
+                    f"images have per-image shape {images.shape[1:]} but the model expects "
+                    f"{tuple(expected[1:])} (mismatch on axis {axis}"
+                    f"{', the channel axis' if axis == 3 else ''})"
+                )
+    declared = _keras_shape(model, "output_shape")
+    if declared is not None and len(declared) == 2 and declared[-1] is not None:
+        return int(declared[-1])
+    scores = call_model(model, tf.constant(images[:1]))
+    if not isinstance(scores, tf.Tensor) or scores.shape.rank != 2:
+        raise ValueError(
+            "model must return class scores of shape (N, num_classes); got "
+            f"{getattr(scores, 'shape', type(scores).__name__)}"
+        )
+    return int(scores.shape[-1])
+
+
+_CACHE_ATTRIBUTE = "_idgi_tf_compiled"
+
+
+def cached(model, key, build):
+    """A compiled function per (model, key), stored on the model so it lives as long.
+
+    (A global table keyed by the model would keep every model alive through the
+    functions' references to it.) Objects that take no attributes get a fresh,
+    uncached function: still correct, only retraced on every call.
+    """
+    table = getattr(model, _CACHE_ATTRIBUTE, None)
+    if table is None:
+        table = {}
+        try:
+            object.__setattr__(model, _CACHE_ATTRIBUTE, table)
+        except (AttributeError, TypeError):
+            return build()
+    if key not in table:
+        table[key] = build()
+    return table[key]
+
+
+def compiled_value(model, jit_compile=False):
+    """``explained_value`` for ``model`` wrapped in a cached ``tf.function``."""
+    return cached(
+        model,
+        ("value", bool(jit_compile)),
+        lambda: tf.function(functools.partial(explained_value, model), jit_compile=bool(jit_compile)),
+    )

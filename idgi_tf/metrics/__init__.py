@@ -1,0 +1,13 @@
+"""Evaluation metrics of attribution maps (IDGI paper section 4, REFERENCE section 3).
+
+Metrics take ``(model, images, targets, maps)`` (or ``(maps, masks)``) and
+never compute attributions themselves. Every metric accepts 3-D maps
+(N, H, W, C), reduced to 2-D with :func:`reduce_channels`, or 2-D maps (N, H, W).
+"""
+
+from ._maps import reduce_channels
+from .insertion import deletion, insertion
+from .localization import localization
+from .result import MetricResult
+
+__all__ = ["MetricResult", "deletion", "insertion", "localization", "reduce_channels"]

@@ -1,0 +1,161 @@
+"""Image loading, boxes, labels, and the tfds ImageNet validation pipeline."""
+
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from idgi_tf import data
+
+SAMPLES = Path(__file__).parent / "data" / "imagenet_val_samples"
+SAMPLE_FILES = sorted(SAMPLES.glob("*.JPEG"))
+
+
+def test_a_box_drawn_into_an_image_lands_on_the_same_pixels():
+    picture = np.zeros((300, 500, 3), np.uint8)
+    box = (120, 40, 260, 200)
+    picture[box[1] : box[3], box[0] : box[2]] = 255
+    image, moved = data.load_image(picture, 224, boxes=[box])
+    bright = image.mean(axis=-1) > 127.5
+    mask = data.box_mask(moved, 224).numpy() > 0
+    assert bright.sum() > 1000
+    assert (bright & mask).sum() / (bright | mask).sum() > 0.97
+
+
+def test_pinned_policy_shorter_side_then_centre_crop():
+    # A horizontal ramp, 300 x 600: resized to 256 x 512, crop columns 144..368
+    # of the resized image, i.e. the original's middle, x in [168.75, 431.25).
+    ramp = np.tile(np.linspace(0, 255, 600, dtype=np.float32)[None, :, None], (300, 1, 3))
+    image = data.load_image(ramp, 224)
+    assert image.shape == (224, 224, 3) and image.dtype == np.float32
+    np.testing.assert_allclose(image[:, 0, 0].mean(), 255 * 169.9 / 599, atol=1.0)
+    np.testing.assert_allclose(image[:, -1, 0].mean(), 255 * 430.1 / 599, atol=1.0)
+    np.testing.assert_allclose(image[112, 112], ramp[150, 300], atol=1.5)
+
+
+def test_load_image_reads_files_like_arrays(tmp_path):
+    picture = (np.random.default_rng(0).uniform(0, 255, (120, 90, 3))).astype(np.uint8)
+    path = tmp_path / "picture.png"
+    Image.fromarray(picture).save(path)
+    np.testing.assert_array_equal(data.load_image(str(path), 64), data.load_image(picture, 64))
+    with pytest.raises(FileNotFoundError, match="image file not found"):
+        data.load_image(str(tmp_path / "missing.jpg"), 64)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) array"):
+        data.load_image(np.zeros((4, 4, 4)), 64)
+
+
+def test_sample_images_are_real_labelled_and_boxed():
+    samples = data.sample_images(96)
+    assert samples.images.shape == (4, 96, 96, 3)
+    assert [data.class_name(i) for i in samples.labels] == ["tabby", "espresso", "missile", "space_shuttle"]
+    coverage = samples.masks.mean(axis=(1, 2))
+    assert np.all((coverage > 0.05) & (coverage < 0.95)), coverage
+    assert samples.images.std() > 20  # photographs, not blank canvases
+
+
+def test_class_index_matches_tfds_label_order():
+    import tensorflow_datasets as tfds
+
+    labels_file = Path(tfds.__file__).parent / "datasets" / "imagenet2012" / "labels.txt"
+    synsets = labels_file.read_text().split()
+    assert [data.class_index()[i][0] for i in range(1000)] == synsets
+    assert data.class_name(281) == "tabby"
+    with pytest.raises(ValueError, match="index must lie in"):
+        data.class_name(1000)
+
+
+def test_validation_labels_agree_with_tfds_synsets():
+    # tfds lists the synset of every validation image (in file-name order);
+    # the packaged labels are Keras class indices: two independent sources.
+    import tensorflow_datasets as tfds
+
+    folder = Path(tfds.__file__).parent / "datasets" / "imagenet2012"
+    synsets = (folder / "validation_labels.txt").read_text().split()
+    index = {synset: i for i, (synset, _) in data.class_index().items()}
+    assert len(synsets) == data.NUM_VAL_IMAGES
+    np.testing.assert_array_equal(data.val_labels()[1:], [index[s] for s in synsets])
+
+
+def test_top_k_orders_scores():
+    scores = np.zeros((2, 1000))
+    scores[0, [5, 7]] = [0.2, 0.7]
+    scores[1, 281] = 1.0
+    best = data.top_k(scores, 2)
+    assert [c for c, _, _ in best[0]] == [7, 5] and best[1][0][:2] == (281, "tabby")
+
+
+def _write_xml(folder: Path, index: int, boxes) -> None:
+    objects = "".join(
+        f"<object><name>n00000000</name><bndbox><xmin>{x0:g}</xmin><ymin>{y0:g}</ymin>"
+        f"<xmax>{x1:g}</xmax><ymax>{y1:g}</ymax></bndbox></object>"
+        for x0, y0, x1, y1 in boxes
+    )
+    (folder / f"ILSVRC2012_val_{index:08d}.xml").write_text(f"<annotation>{objects}</annotation>")
+
+
+@pytest.fixture(scope="module")
+def fake_imagenet(tmp_path_factory):
+    """A manual_dir with ILSVRC2012_img_val.tar of 7 real validation JPEGs, and XML boxes."""
+    root = tmp_path_factory.mktemp("imagenet")
+    manual, xml = root / "manual", root / "xml"
+    manual.mkdir()
+    xml.mkdir()
+    with tarfile.open(manual / data.VAL_TAR, "w") as tar:
+        for path in SAMPLE_FILES:
+            tar.add(path, arcname=path.name)
+    shipped = data.read_boxes()
+    for path in SAMPLE_FILES:
+        _write_xml(xml, data.val_index(path.name), shipped[data.val_index(path.name)])
+    return manual, xml, root / "tfds"
+
+
+def test_xml_and_text_boxes_read_the_same(fake_imagenet, tmp_path):
+    _, xml, _ = fake_imagenet
+    from_xml = data.read_boxes(str(xml))
+    shipped = data.read_boxes()
+    assert set(from_xml) == {data.val_index(p.name) for p in SAMPLE_FILES}
+    for index, boxes in from_xml.items():
+        assert boxes == shipped[index]
+    (tmp_path / "localization.txt").write_text("val/ILSVRC2012_val_00000007.JPEG,1,2,3,4\n")
+    assert data.read_boxes(str(tmp_path)) == {7: [[1.0, 2.0, 3.0, 4.0]]}
+    with pytest.raises(FileNotFoundError, match="neither localization.txt"):
+        data.read_boxes(str(tmp_path / ".."))
+
+
+def test_imagenet_validation_pipeline_on_a_fake_manual_dir(fake_imagenet):
+    manual, xml, tfds_dir = fake_imagenet
+    dataset = data.imagenet_validation(str(manual), 96, boxes_dir=str(xml), data_dir=str(tfds_dir))
+    examples = list(dataset.as_numpy_iterator())
+    assert len(examples) == len(SAMPLE_FILES)
+    by_name = {os.path.basename(name.decode()): (image, label, mask) for image, label, mask, name in examples}
+    for path in SAMPLE_FILES:
+        image, label, mask = by_name[path.name]
+        index = data.val_index(path.name)
+        want_image, moved = data.load_image(str(path), 96, boxes=data.read_boxes()[index])
+        assert label == data.val_labels()[index]
+        # Both decode the file with TensorFlow: identical pixels.
+        np.testing.assert_allclose(image, want_image, atol=1e-3)
+        np.testing.assert_array_equal(mask, data.box_mask(moved, 96).numpy())
+        assert 0 < mask.mean() <= 1
+    limited = data.imagenet_validation(str(manual), 96, limit=3, data_dir=str(tfds_dir))
+    assert len(list(limited)) == 3
+
+
+def test_imagenet_validation_names_the_missing_tar(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ILSVRC2012_img_val.tar not found"):
+        data.imagenet_validation(str(tmp_path), 224)
+
+
+def test_correctly_classified_keeps_only_right_predictions():
+    images = tf.zeros((3, 8, 8, 3))
+    dataset = tf.data.Dataset.from_tensor_slices((images, tf.constant([3, 5, 3]), tf.constant(["a", "b", "c"])))
+
+    def always_class_3(x):
+        return tf.one_hot(tf.fill([tf.shape(x)[0]], 3), 10)
+
+    kept = list(data.correctly_classified(always_class_3, dataset, batch_size=2).as_numpy_iterator())
+    assert [name for _, _, name in kept] == [b"a", b"c"]

@@ -1,0 +1,99 @@
+"""The 11 classifiers of the IDGI paper, built in pixel space."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import idgi_tf
+from idgi_tf import models
+
+SMALL = {name: max(spec.min_size, 32) for name, spec in models.MODELS.items()}
+
+
+def test_the_table_lists_the_papers_eleven_models():
+    assert sorted(models.MODELS) == sorted([
+        "DenseNet121", "DenseNet169", "DenseNet201", "InceptionV3", "MobileNetV2", "ResNet50V2",
+        "ResNet101V2", "ResNet152V2", "VGG16", "VGG19", "Xception"])
+    assert {spec.preprocess for spec in models.MODELS.values()} == {"tf", "torch", "caffe"}
+    assert models.canonical_name("ResNet151V2") == "ResNet152V2"
+    with pytest.raises(ValueError, match="model name must be one of"):
+        models.load("ResNet18", None)
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_architecture_builds_in_pixel_space_and_ig_idgi_is_complete(name):
+    spec = models.MODELS[name]
+    size = SMALL[name]
+    keras.utils.set_random_seed(0)
+    model = models.load(name, None, input_size=size)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, size, size, 3)).astype(np.float32)
+    probabilities = model(images).numpy()
+    assert probabilities.shape == (2, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    # Black pixels reach the network as the family's preprocessed black.
+    network = model.layers[-1]
+    black = np.zeros((1, size, size, 3), np.float32)
+    preprocessed = keras.applications.imagenet_utils.preprocess_input(black.copy(), mode=spec.preprocess)
+    np.testing.assert_allclose(model(black).numpy(), network(preprocessed).numpy(), rtol=1e-5, atol=1e-7)
+    # IDGI over IG is complete on the real architecture.
+    targets = np.argmax(probabilities, axis=1)
+    maps = idgi_tf.attribute(model, images, targets, "ig", rule="idgi", steps=4, batch_size=10)
+    gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(model, 0 * images, targets)
+    np.testing.assert_allclose(maps.sum(axis=(1, 2, 3)), gap, rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
+def test_weights_path_round_trips_bit_exactly(tmp_path, suffix):
+    keras.utils.set_random_seed(3)
+    original = models.load("MobileNetV2", None, input_size=32)
+    path = str(tmp_path / f"net{suffix}")
+    network = original.layers[-1]
+    network.save_weights(path) if suffix == ".weights.h5" else network.save(path)
+    keras.utils.set_random_seed(4)
+    restored = models.load("MobileNetV2", path, input_size=32)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(restored(x).numpy(), original(x).numpy())
+    with pytest.raises(FileNotFoundError, match="weights file not found"):
+        models.load("MobileNetV2", str(tmp_path / "missing.h5"), input_size=32)
+
+
+def test_logits_are_the_softmax_inputs(tmp_path):
+    keras.utils.set_random_seed(5)
+    probabilities = models.load("ResNet50V2", None, input_size=32)
+    path = str(tmp_path / "w.weights.h5")
+    probabilities.layers[-1].save_weights(path)
+    logits = models.load("ResNet50V2", path, input_size=32, logits=True)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(keras.ops.softmax(logits(x)).numpy(), probabilities(x).numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="input_size must be at least 75"):
+        models.load("InceptionV3", None, input_size=64)
+    with pytest.raises(ValueError, match="need input_size 224"):
+        models.load("VGG16", "imagenet", input_size=64)
+    with pytest.raises(TypeError, match="weights must be 'imagenet', a file path or None"):
+        models.load("VGG16", 3)
+
+
+def test_offline_imagenet_weights_error_names_the_file_and_the_ways_out(tmp_path):
+    code = (
+        "import idgi_tf\n"
+        "try:\n"
+        "    idgi_tf.models.load('MobileNetV2')\n"
+        "except idgi_tf.models.WeightsUnavailableError as error:\n"
+        "    print('ERROR', error)\n"
+    )
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    message = out.stdout
+    if "ERROR" not in message:
+        pytest.fail(f"expected WeightsUnavailableError (this test needs no network access): {out.stdout}{out.stderr}")
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5" in message
+    assert os.path.join(str(tmp_path), "models") in message
+    assert "weights=PATH" in message
