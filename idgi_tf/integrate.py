@@ -32,7 +32,7 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
     """Integrate ``path`` for ``images`` (n, H, W, C) under each rule in ``rule_names``.
 
     Returns ``{rule: attribution (n, H, W, C) float64}``. ``targets`` (n,) int32.
-    Meant to run inside ``tf.function``; see :func:`compiled`.
+    Meant to run inside ``tf.function``; see :func:`compiled_integrate`.
     """
     x = tf.cast(images, tf.float64)
     base = tf.cast(baseline, tf.float64)
