@@ -12,6 +12,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import _checks
+
+DEFAULT_BATCH_SIZE = 32
+
+
+def batch_size_or_default(batch_size) -> int:
+    """``batch_size`` checked as a positive int, or the default (32) when None."""
+    return DEFAULT_BATCH_SIZE if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+
+
+def image_groups(count: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` images covering ``count``."""
+    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
+
 
 def call_model(model, images: tf.Tensor) -> tf.Tensor:
     """Class scores (n, K) of ``model`` on float32 ``images``, in inference mode."""

@@ -219,17 +219,23 @@ def _boxes_from_xml(folder: str) -> dict[int, list]:
     return boxes
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_boxes() -> dict[int, list]:
+    with gzip.open(_package_file("imagenet_val_boxes.txt.gz").open("rb"), "rt") as lines:
+        return _boxes_from_text(lines)
+
+
 def read_boxes(boxes_dir: str | None = None) -> dict[int, list]:
     """Validation boxes ``{val_index: [[x0, y0, x1, y1], ...]}`` in original pixels.
 
     ``boxes_dir`` may hold the official ILSVRC2012 validation XML annotations
     (``ILSVRC2012_val_XXXXXXXX.xml``) or a ``localization.txt`` in the
     wsolevaluation format (``val/ILSVRC2012_val_XXXXXXXX.JPEG,x0,y0,x1,y1``);
-    ``None`` reads the copy shipped with the package.
+    ``None`` reads the copy shipped with the package (parsed once and shared:
+    treat it as read-only).
     """
     if boxes_dir is None:
-        with gzip.open(_package_file("imagenet_val_boxes.txt.gz").open("rb"), "rt") as lines:
-            return _boxes_from_text(lines)
+        return _shipped_boxes()
     if not os.path.isdir(boxes_dir):
         raise FileNotFoundError(f"boxes_dir is not a folder: {boxes_dir}")
     text = os.path.join(boxes_dir, "localization.txt")

@@ -16,12 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks, paths
-from ._model import compiled_value, num_classes
+from ._model import batch_size_or_default, compiled_value, image_groups, num_classes
 from .integrate import compiled_integrate
 from .rules import RULES
 
 DEFAULT_STEPS = 200
-DEFAULT_BATCH_SIZE = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,10 +118,6 @@ def _method_options(method_name: str, method: Method, given: dict) -> dict:
     return method.check_options({**method.options, **given})
 
 
-def _image_groups(count: int, size: int):
-    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
-
-
 def _points_per_chunk(path, images_per_group: int, batch_size: int) -> int:
     """Points per image per model pass: fill ``batch_size``, pad as little as possible."""
     if path.sequential:
@@ -178,7 +173,7 @@ def attribute(
     spec = METHODS[method_name]
     rule_names = _rule_names(rule, method_name, spec)
     steps = DEFAULT_STEPS if steps is None else _checks.positive_int(steps, "steps")
-    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+    batch_size = batch_size_or_default(batch_size)
     path = spec.make_path(steps, **_method_options(method_name, spec, method_options))
 
     images = _checks.images(images)
@@ -195,7 +190,7 @@ def attribute(
     run = compiled_integrate(model, path, rule_names, chunk, jit_compile)
     results = {name: np.empty(images.shape, np.float32) for name in rule_names}
     progress = keras.utils.Progbar(len(images), unit_name="image") if verbose else None
-    for part in _image_groups(len(images), group):
+    for part in image_groups(len(images), group):
         sums = run(tf.constant(images[part]), tf.constant(baseline[part]), tf.constant(targets[part]))
         for name in rule_names:
             results[name][part] = sums[name].numpy()
@@ -212,11 +207,11 @@ def explained_output(model, images, targets, *, batch_size: int | None = None, j
     """
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
-    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+    batch_size = batch_size_or_default(batch_size)
     run = compiled_value(model, jit_compile)
     return np.concatenate(
         [
             run(tf.constant(images[part]), tf.constant(targets[part])).numpy()
-            for part in _image_groups(len(images), batch_size)
+            for part in image_groups(len(images), batch_size)
         ]
     ).astype(np.float32)

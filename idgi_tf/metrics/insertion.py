@@ -21,8 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import cached, explained_value, num_classes
-from ..methods import DEFAULT_BATCH_SIZE
+from .._model import batch_size_or_default, cached, explained_value, image_groups, num_classes
 from ._maps import checked_maps
 from .result import MetricResult
 
@@ -55,7 +54,7 @@ def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, bas
     levels = round(1.0 / step)
     if abs(levels * step - 1.0) > 1e-9:
         raise ValueError(f"step must divide 1 into equal parts (e.g. 0.05, 0.1), got {step}")
-    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+    batch_size = batch_size_or_default(batch_size)
     base = _checks.like_images(baseline, images, "baseline")
 
     pixels = images.shape[1] * images.shape[2]
@@ -69,8 +68,7 @@ def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, bas
     group = min(len(images), batch_size)
     per_pass = max(1, batch_size // group)
     curves = np.empty((len(images), len(counts)), np.float64)
-    for start in range(0, len(images), group):
-        part = slice(start, start + group)
+    for part in image_groups(len(images), group):
         args = [tf.constant(a[part]) for a in (images, base, ranks)]
         for first in range(0, len(counts), per_pass):
             chunk = tf.constant(counts[first : first + per_pass])
