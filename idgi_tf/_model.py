@@ -55,6 +55,13 @@ def explained_value(model, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     return tf.gather(call_model(model, images), targets, axis=1, batch_dims=1)
 
 
+def explained_value_and_correct(model, images: tf.Tensor, targets: tf.Tensor):
+    """``f(x) = model(x)[target]`` (b,) and whether ``argmax model(x) == target`` (b,) bool."""
+    scores = call_model(model, images)
+    value = tf.gather(scores, targets, axis=1, batch_dims=1)
+    return value, tf.equal(tf.argmax(scores, axis=1, output_type=targets.dtype), targets)
+
+
 def _keras_shape(model, attribute: str):
     """``model.input_shape`` / ``output_shape`` of a built Keras model, else None."""
     if not isinstance(model, keras.Model):

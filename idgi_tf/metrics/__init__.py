@@ -9,5 +9,6 @@ from ._maps import reduce_channels
 from .insertion import deletion, insertion
 from .localization import localization
 from .result import MetricResult
+from .sic_aic import sic_aic
 
-__all__ = ["MetricResult", "deletion", "insertion", "localization", "reduce_channels"]
+__all__ = ["MetricResult", "deletion", "insertion", "localization", "reduce_channels", "sic_aic"]

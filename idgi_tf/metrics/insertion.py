@@ -22,28 +22,16 @@ import tensorflow as tf
 
 from .. import _checks
 from .._model import batch_size_or_default, cached, explained_value, image_groups, num_classes
+from ._canvas import canvases, pixel_ranks
 from ._maps import checked_maps
 from .result import MetricResult
 
 
-def pixel_ranks(maps_2d: np.ndarray) -> np.ndarray:
-    """Rank of every pixel (0 = most important), ties broken by pixel order. (N, H, W) int32."""
-    flat = tf.reshape(tf.constant(maps_2d), [maps_2d.shape[0], -1])
-    order = tf.argsort(-flat, axis=1, stable=True)
-    return tf.reshape(tf.argsort(order, axis=1), maps_2d.shape).numpy().astype(np.int32)
-
-
 def _canvas_values(model, reveal, images, baseline, ranks, counts, targets):
     """f on the canvases of ``counts`` (c,) revealed/hidden pixels for every image: (c, n)."""
-    chosen = ranks[None, :, :, :, None] < counts[:, None, None, None, None]  # (c, n, H, W, 1)
-    if reveal:
-        canvases = tf.where(chosen, images[None], baseline[None])
-    else:
-        canvases = tf.where(chosen, baseline[None], images[None])
-    c, n = tf.shape(counts)[0], images.shape[0]
-    flat = tf.reshape(canvases, [c * n, *images.shape[1:]])
-    values = explained_value(model, flat, tf.tile(targets, [c]))
-    return tf.reshape(values, [c, n])
+    top, rest = (images, baseline) if reveal else (baseline, images)
+    values = explained_value(model, canvases(top, rest, ranks, counts), tf.tile(targets, tf.shape(counts)))
+    return tf.reshape(values, [tf.shape(counts)[0], images.shape[0]])
 
 
 def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, baseline, batch_size, how):

@@ -20,6 +20,9 @@ class MetricResult:
       x: the curves' abscissa (K,), e.g. the inserted fraction of pixels.
       counts: image counts (``images``, skipped or undefined ones).
       options: the options the metric ran with.
+      aggregate: dataset-level scores that are not a mean of per-image ones
+        (SIC/AIC: the area under the median/mean curve over all images).
+      aggregate_curves: the curves behind ``aggregate``, over ``x``.
     """
 
     name: str
@@ -28,6 +31,8 @@ class MetricResult:
     x: np.ndarray | None = None
     counts: dict = dataclasses.field(default_factory=dict)
     options: dict = dataclasses.field(default_factory=dict)
+    aggregate: dict = dataclasses.field(default_factory=dict)
+    aggregate_curves: dict = dataclasses.field(default_factory=dict)
 
     def means(self) -> dict:
         """Mean of each score over the images where it is defined."""
@@ -42,6 +47,11 @@ class MetricResult:
         for key, mean in self.means().items():
             defined = int(np.isfinite(self.scores[key]).sum())
             lines.append(f"  {key}: {mean:.4f} over {defined}/{len(self.scores[key])} images")
+        for key, value in self.aggregate.items():
+            lines.append(f"  aggregate {key}: {value:.4f}")
+        skipped = {key: value for key, value in self.counts.items() if key != "images" and value}
+        if skipped:
+            lines.append("  " + ", ".join(f"{key}={value}" for key, value in skipped.items()))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -54,6 +64,8 @@ class MetricResult:
             "x": None if self.x is None else _plain(self.x),
             "counts": dict(self.counts),
             "options": dict(self.options),
+            "aggregate": {key: _plain(value) for key, value in self.aggregate.items()},
+            "aggregate_curves": {key: _plain(value) for key, value in self.aggregate_curves.items()},
         }
 
     def to_json(self) -> str:
