@@ -1,7 +1,7 @@
 PYTHON ?= python3
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint perf
+.PHONY: install test lint perf bench
 
 install:
 	$(PYTHON) -m pip install -e ".[test]"
@@ -14,3 +14,9 @@ lint:
 
 perf:
 	$(PYTHON) benchmarks/perf_integrators.py
+	$(PYTHON) benchmarks/perf_metrics.py
+
+# The README's main command: the paper's tables for ResNet50V2 on the sample photos
+# (needs the ImageNet weights in the Keras cache; see README).
+bench:
+	$(PYTHON) -m idgi_tf.bench --model ResNet50V2

@@ -21,51 +21,24 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from skimage import data as skdata  # noqa: E402
-from skimage.transform import resize  # noqa: E402
 
 import idgi_tf  # noqa: E402
 from idgi_tf._model import explained_value_and_grad  # noqa: E402
 from idgi_tf.models import pixel_model  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import append_jsonl, machine, optional, photo, timed  # noqa: E402
+
 MAX_BATCH = 70
-
-
-def optional(module: str):
-    try:
-        return __import__(module, fromlist=["_"])
-    except Exception as error:  # noqa: BLE001 - any import failure means "not available"
-        print(f"[skip] {module}: {type(error).__name__}: {error}", file=sys.stderr)
-        return None
-
-
-def timed(function, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, after one warm-up call (tracing, allocation)."""
-    function()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def photo(size: int, count: int) -> np.ndarray:
-    pictures = [skdata.chelsea(), skdata.astronaut(), skdata.coffee(), skdata.rocket()]
-    return np.stack(
-        [resize(pictures[i % 4], (size, size), preserve_range=True, anti_aliasing=True) for i in range(count)]
-    ).astype(np.float32)
 
 
 def batch_for(points: int) -> int:
@@ -176,13 +149,9 @@ def main(argv=None):
         for steps in map(int, args.steps.split(",")):
             run(model_name, steps, args, saliency, xplique, rows)
     print()
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
-          f"GPU: {bool(tf.config.list_physical_devices('GPU'))}")
+    print(machine())
     print(table(rows))
-    if args.out:
-        with open(args.out, "a") as handle:
-            for r in rows:
-                handle.write(json.dumps(r) + "\n")
+    append_jsonl(args.out, rows)
 
 
 if __name__ == "__main__":

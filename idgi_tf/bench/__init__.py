@@ -1,0 +1,16 @@
+"""The benchmark that reproduces the IDGI paper's Tables 1-4: ``python -m idgi_tf.bench``.
+
+``python -m idgi_tf.bench --model ResNet50V2`` explains the correctly
+classified images with IG, GIG and BlurIG (plain and IDGI) and Vanilla
+Gradient, scores every map with Insertion, SIC/AIC (entropy and MS-SSIM) and
+localization, appends one row per (image, method, rule) to
+``OUT/results.jsonl`` (a rerun resumes), and writes ``OUT/tables.md`` /
+``OUT/tables.csv`` with the paper's values beside ours.
+``python -m idgi_tf.bench report OUT [OUT ...]`` re-aggregates (and merges shards).
+"""
+
+from .cli import main
+from .report import write_report
+from .run import Config, run
+
+__all__ = ["Config", "main", "run", "write_report"]

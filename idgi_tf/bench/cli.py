@@ -1,0 +1,133 @@
+"""Command line of the benchmark: argument parsing, one-line errors, the end-of-run summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import data, models
+from ..metrics.information import MS_SSIM_MIN_SIDE
+from .report import write_report
+from .run import ALL_METHODS, ALL_METRICS, BenchError, Config, run
+
+USAGE_EXAMPLES = """examples:
+  python -m idgi_tf.bench --model ResNet50V2                      # the 4 sample photos
+  python -m idgi_tf.bench --model ResNet50V2 --data imagenet --imagenet-dir ~/imagenet
+  python -m idgi_tf.bench --model MobileNetV2 --weights none --input-size 64 --steps 8   # smoke run
+  python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --shard 0/4 --out runs/vgg16
+  python -m idgi_tf.bench report runs/vgg16 [more run dirs...]
+"""
+
+
+def _names(text: str, allowed, flag: str) -> tuple:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise BenchError(f"{flag} takes a comma-separated subset of {','.join(allowed)}, got {text!r}")
+    return names
+
+
+def _shard(text: str) -> tuple:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise BenchError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise BenchError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+    return index, count
+
+
+def _positive(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BenchError(f"{flag} must be a positive integer, got {text!r}")
+    return value
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m idgi_tf.bench", description="Reproduce the IDGI paper's Tables 1-4 for one model.",
+        epilog=USAGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help=f"one of {', '.join(models.MODELS)}")
+    parser.add_argument("--data", choices=("sample", "imagenet"), default="sample",
+                        help="sample: 4 real photos shipped with scikit-image (default); imagenet: the validation set")
+    parser.add_argument("--imagenet-dir", help="folder holding ILSVRC2012_img_val.tar (tfds manual_dir)")
+    parser.add_argument("--boxes-dir", help="ILSVRC2012 validation boxes (default: the copy shipped in the package)")
+    parser.add_argument("--limit", help="use only the first N images")
+    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--steps", default="200", help="Riemann steps of IG, GIG and BlurIG")
+    parser.add_argument("--metrics", default=",".join(ALL_METRICS))
+    parser.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (smoke run)")
+    parser.add_argument("--input-size", help="build the model at this side (random or file weights only)")
+    parser.add_argument("--batch-size", default="32", help="model inputs per pass")
+    parser.add_argument("--chunk", default="8", help="images explained together (and written together)")
+    parser.add_argument("--out", help="output folder (default: bench_out/MODEL)")
+    parser.add_argument("--shard", default="0/1", help="I/N: take every N-th image starting at I")
+    parser.add_argument("--seed", default="0", help="seed of random weights (smoke runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from(args) -> Config:
+    model = models.canonical_name(args.model)
+    weights = args.weights
+    if weights not in ("imagenet", "none") and not os.path.isfile(weights):
+        raise BenchError(f"--weights must be imagenet, none or an existing file, got {weights!r}")
+    if args.data == "imagenet" and not (args.imagenet_dir and os.path.isdir(args.imagenet_dir)):
+        raise BenchError(f"--data imagenet needs --imagenet-dir DIR holding {data.VAL_TAR} (got {args.imagenet_dir!r})")
+    config = Config(
+        model=model,
+        data=args.data,
+        imagenet_dir=args.imagenet_dir,
+        boxes_dir=args.boxes_dir,
+        limit=None if args.limit is None else _positive(args.limit, "--limit"),
+        methods=_names(args.methods, ALL_METHODS, "--methods"),
+        steps=_positive(args.steps, "--steps"),
+        metrics=_names(args.metrics, ALL_METRICS, "--metrics"),
+        weights=weights,
+        input_size=None if args.input_size is None else _positive(args.input_size, "--input-size"),
+        batch_size=_positive(args.batch_size, "--batch-size"),
+        chunk=_positive(args.chunk, "--chunk"),
+        out=args.out or os.path.join("bench_out", model),
+        shard=_shard(args.shard),
+        seed=int(args.seed) if args.seed.lstrip("-").isdigit() else _positive(args.seed, "--seed"),
+    )
+    size = config.input_size or models.MODELS[model].size
+    if "msssim" in config.metrics and size < MS_SSIM_MIN_SIDE:
+        raise BenchError(f"--metrics msssim needs images of at least {MS_SSIM_MIN_SIDE} px, got --input-size "
+                         f"{size}; leave msssim out of --metrics")
+    return config
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv[:1] == ["report"]:
+            parser = argparse.ArgumentParser(prog="python -m idgi_tf.bench report",
+                                             description="Aggregate run folders into tables.md and tables.csv.")
+            parser.add_argument("dirs", nargs="+", help="run folders (shards are merged)")
+            parser.add_argument("--to", help="where to write the tables (default: the first folder)")
+            args = parser.parse_args(argv[1:])
+            for path in write_report(args.dirs, args.to):
+                print(path)
+            return 0
+        args = run_parser().parse_args(argv)
+        config = config_from(args)
+        if config.smoke:
+            print("SMOKE RUN: random weights; the numbers mean nothing.", flush=True)
+        counts = run(config, progress=not args.quiet)
+        md_path, _ = write_report([config.out])
+        print(f"\n{counts['seen']} images seen, {counts['explained']} explained, {counts['misclassified']} "
+              f"misclassified (skipped), {counts['rows_written']} rows written, "
+              f"{counts['rows_skipped_done']} already done; results in {config.results_path}\n")
+        with open(md_path) as handle:
+            print(handle.read())
+        return 0
+    except (BenchError, ValueError, FileNotFoundError) as error:
+        print(f"idgi_tf.bench: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2

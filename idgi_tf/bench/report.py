@@ -1,0 +1,139 @@
+"""Aggregate results rows into the IDGI paper's Tables 1-4, with the paper's values beside ours.
+
+Per (model, method, rule): the mean over images of the Insertion AUCs and of
+the localization scores; SIC/AIC as the area under the curve binned over all
+images' points (median per bin for SIC, mean for AIC; REFERENCE section 3).
+The paper's values are ``benchmarks/paper_tables.csv`` (shipped in the package).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+
+import numpy as np
+
+from .. import data
+from ..metrics.sic_aic import binned_curve
+from ..models import ALIASES
+
+# (method, rule) -> the paper's column
+COLUMNS = {
+    ("ig", "plain"): "IG", ("ig", "idgi"): "IG+IDGI",
+    ("gig", "plain"): "GIG", ("gig", "idgi"): "GIG+IDGI",
+    ("blurig", "plain"): "BlurIG", ("blurig", "idgi"): "BlurIG+IDGI",
+    ("vg", "plain"): "VG",
+}
+# metric key -> (table, title); a row holds it under the field of the same name,
+# or for SIC/AIC under sic_aic_<information>
+METRICS = {
+    "insertion_probability": ("1", "Insertion score with probability (higher is better)"),
+    "insertion_ratio": ("1", "Insertion score with probability ratio (higher is better)"),
+    "aic_entropy": ("2", "AUC AIC, normalised entropy (higher is better)"),
+    "sic_entropy": ("2", "AUC SIC, normalised entropy (higher is better)"),
+    "aic_msssim": ("3", "AUC AIC, MS-SSIM (higher is better)"),
+    "sic_msssim": ("3", "AUC SIC, MS-SSIM (higher is better)"),
+    "f1": ("4", "Localization F1 (higher is better)"),
+    "roc_auc": ("4", "Localization ROC AUC (higher is better)"),
+    "mae": ("4", "Localization MAE (lower is better)"),
+}
+BINS = 100
+
+
+def paper_values() -> dict:
+    """{(metric, model, column): value} from the paper's Tables 1-4 (Keras model names)."""
+    text = data._package_file("paper_tables.csv").read_text()
+    return {
+        (row["metric"], ALIASES.get(row["model"], row["model"]), row["column"]): float(row["value"])
+        for row in csv.DictReader(io.StringIO(text))
+    }
+
+
+def _field(metric: str) -> str:
+    return f"sic_aic_{metric.split('_')[1]}" if metric[:4] in ("aic_", "sic_") else metric
+
+
+def _value(rows: list[dict], metric: str) -> tuple[float, int]:
+    """Our number for one cell and how many images it rests on."""
+    if metric[:4] in ("aic_", "sic_"):
+        kind, information = metric.split("_")
+        points = [row.get(_field(metric)) for row in rows]
+        points = [p for p in points if p is not None]
+        if not points:
+            return math.nan, 0
+        x = np.concatenate([p["information"] for p in points])
+        y = np.concatenate([p[kind] for p in points])
+        curve = binned_curve(x, y, BINS, np.median if kind == "sic" else np.mean)
+        return float(curve.mean()), len(points)
+    values = np.array([row[metric] for row in rows if row.get(metric) is not None], np.float64)
+    values = values[np.isfinite(values)]
+    return (float(values.mean()), int(values.size)) if values.size else (math.nan, 0)
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """One record per (metric, model, column) with ours, the paper's and the difference."""
+    paper = paper_values()
+    groups: dict = {}
+    for row in rows:
+        column = COLUMNS.get((row["method"], row["rule"]))
+        if column is not None:
+            groups.setdefault((row["model"], column), []).append(row)
+    records = []
+    for metric, (table, _) in METRICS.items():
+        if not any(_field(metric) in row for row in rows):
+            continue  # not computed in this run
+        for (model, column), members in sorted(groups.items(), key=lambda item: item[0][0]):
+            ours, images = _value(members, metric)
+            theirs = paper.get((metric, model, column), math.nan)
+            records.append({"table": table, "metric": metric, "model": model, "column": column, "ours": ours,
+                            "paper": theirs, "difference": ours - theirs, "images": images})
+    return records
+
+
+def _cell(record) -> str:
+    if record is None or math.isnan(record["ours"]):
+        return "n/a"
+    if math.isnan(record["paper"]):
+        return f"{record['ours']:.3f}"
+    return f"{record['ours']:.3f} / {record['paper']:.3f} ({record['difference']:+.3f})"
+
+
+def markdown(records: list[dict], smoke: bool) -> str:
+    lines = ["# IDGI paper Tables 1-4: ours / paper (difference)", ""]
+    if smoke:
+        lines += ["**SMOKE RUN on random weights: these numbers mean nothing.**", ""]
+    columns = list(COLUMNS.values())
+    for metric, (table, title) in METRICS.items():
+        mine = [r for r in records if r["metric"] == metric]
+        if not mine:
+            continue
+        lines += [f"## Table {table}: {title}", "", "| Model | " + " | ".join(columns) + " | images |",
+                  "|---" * (len(columns) + 2) + "|"]
+        for model in sorted({r["model"] for r in mine}):
+            cells = {r["column"]: r for r in mine if r["model"] == model}
+            images = max(r["images"] for r in cells.values())
+            lines.append(f"| {model} | " + " | ".join(_cell(cells.get(c)) for c in columns) + f" | {images} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(directories, to: str | None = None) -> tuple[str, str]:
+    """Write ``tables.md`` and ``tables.csv`` for the merged rows of ``directories``; return their paths."""
+    from .results import merged_rows
+
+    rows = merged_rows(directories)
+    if not rows:
+        raise FileNotFoundError(f"no results rows under {', '.join(directories)}")
+    records = aggregate(rows)
+    to = to or directories[0]
+    os.makedirs(to, exist_ok=True)
+    md_path, csv_path = os.path.join(to, "tables.md"), os.path.join(to, "tables.csv")
+    with open(md_path, "w") as handle:
+        handle.write(markdown(records, smoke=any(row.get("smoke") for row in rows)) + "\n")
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    return md_path, csv_path

@@ -1,0 +1,190 @@
+"""One benchmark run: model -> correctly classified images -> attributions -> metric rows.
+
+Each (image, method, rule) becomes one row of ``results.jsonl`` as soon as
+its metrics are done. Per image and map the row holds what the paper's
+tables aggregate: the Insertion AUCs (Table 1), the 25 SIC/AIC points with
+entropy and with MS-SSIM information (Tables 2-3; ``None`` when the image is
+skipped by the protocol) and the localization scores (Table 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+from .. import data, metrics, models
+from ..methods import METHODS, attribute
+from .results import append_rows, open_results, row_key
+
+ALL_METHODS = ("ig", "gig", "blurig", "vg")
+ALL_METRICS = ("insertion", "sic_aic", "msssim", "localization")
+
+
+class BenchError(Exception):
+    """A bad argument or missing input, reported as one line without a traceback."""
+
+
+@dataclasses.dataclass
+class Config:
+    model: str
+    data: str = "sample"
+    imagenet_dir: str | None = None
+    boxes_dir: str | None = None
+    limit: int | None = None
+    methods: tuple = ALL_METHODS
+    steps: int = 200
+    metrics: tuple = ALL_METRICS
+    weights: str = "imagenet"
+    input_size: int | None = None
+    batch_size: int = 32
+    chunk: int = 8
+    out: str | None = None
+    shard: tuple = (0, 1)
+    seed: int = 0
+
+    @property
+    def smoke(self) -> bool:
+        return self.weights == "none"
+
+    @property
+    def results_path(self) -> str:
+        index, count = self.shard
+        name = "results.jsonl" if count == 1 else f"results-shard{index}of{count}.jsonl"
+        return os.path.join(self.out, name)
+
+
+def load_model(config: Config):
+    keras.utils.set_random_seed(config.seed)
+    weights = None if config.smoke else config.weights
+    try:
+        return models.load(config.model, weights, input_size=config.input_size)
+    except models.WeightsUnavailableError as error:
+        spec = models.MODELS[models.canonical_name(config.model)]
+        raise BenchError(
+            f"ImageNet weights for {spec.name} are not in the Keras cache ({models.keras_cache_dir()}) and "
+            f"could not be downloaded; pass --weights PATH to a local copy of {spec.weights_file}, "
+            "or --weights none for a smoke run on random weights"
+        ) from error
+
+
+def candidates(config: Config, size: int):
+    """(count or None, iterator of (id, image, label, box mask)) for this shard, in a fixed order."""
+    index, count = config.shard
+    if config.data == "sample":
+        samples = data.sample_images(size)
+        items = list(zip(samples.names, samples.images, samples.labels, samples.masks))[: config.limit]
+        mine = [item for i, item in enumerate(items) if i % count == index]
+        return len(mine), iter(mine)
+    try:
+        dataset = data.imagenet_validation(config.imagenet_dir, size, boxes_dir=config.boxes_dir,
+                                           limit=config.limit)
+    except FileNotFoundError as error:
+        raise BenchError(str(error)) from error
+    total = None if config.limit is None else len(range(index, config.limit, count))
+
+    def examples():
+        for i, (image, label, mask, name) in enumerate(dataset):
+            if i % count == index:
+                yield os.path.basename(name.numpy().decode()), image.numpy(), int(label), mask.numpy()
+
+    return total, examples()
+
+
+def _chunks(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _points(result: metrics.MetricResult, i: int):
+    """One image's SIC/AIC points, or None when the protocol skipped it."""
+    if np.isnan(result.curves["points_sic"][i]).all():
+        return None
+    return {key: result.curves[f"points_{key}"][i].tolist() for key in ("information", "sic", "aic")}
+
+
+def score_maps(model, images, labels, masks, maps, names, batch_size) -> list[dict]:
+    """The metric values of one map per image, as row fields."""
+    fields = [{} for _ in images]
+    if "insertion" in names:
+        result = metrics.insertion(model, images, labels, maps, batch_size=batch_size)
+        for i, row in enumerate(fields):
+            row["insertion_probability"] = float(result.scores["probability"][i])
+            row["insertion_ratio"] = float(result.scores["ratio"][i])
+    for name, information in (("sic_aic", "entropy"), ("msssim", "msssim")):
+        if name in names:
+            result = metrics.sic_aic(model, images, labels, maps, information=information, batch_size=batch_size)
+            for i, row in enumerate(fields):
+                row[f"sic_aic_{information}"] = _points(result, i)
+    if "localization" in names:
+        result = metrics.localization(maps, masks)
+        for i, row in enumerate(fields):
+            row.update({key: float(result.scores[key][i]) for key in ("roc_auc", "f1", "mae")})
+    return fields
+
+
+def run(config: Config, progress: bool = True) -> dict:
+    """Run the benchmark (resuming what ``config.results_path`` already holds). Returns counts."""
+    model = load_model(config)
+    name = models.canonical_name(config.model)
+    size = int(model.input_shape[1])
+    done_rows, handle = open_results(config.results_path)
+    done = {row_key(row) for row in done_rows}
+    total, items = candidates(config, size)
+    bar = keras.utils.Progbar(total, unit_name="image", stateful_metrics=["images/s"]) if progress else None
+    counts = {"seen": 0, "explained": 0, "misclassified": 0, "rows_written": 0, "rows_skipped_done": 0}
+    start = time.perf_counter()
+    rules_of = {m: tuple(r for r in ("plain", "idgi") if r in METHODS[m].rules) for m in config.methods}
+    with handle:
+        for chunk in _chunks(items, config.chunk):
+            counts["seen"] += len(chunk)
+            wanted = [(name, item[0], m, r) for item in chunk for m in config.methods for r in rules_of[m]]
+            if all(key in done for key in wanted):
+                counts["rows_skipped_done"] += len(wanted)
+            else:
+                counts["rows_written"] += _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts)
+            if bar is not None:
+                rate = counts["seen"] / max(time.perf_counter() - start, 1e-9)
+                bar.add(len(chunk), values=[("images/s", rate)])
+    return counts
+
+
+def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -> int:
+    ids, images, labels, masks = (np.stack(part) if k else list(part) for k, part in enumerate(zip(*chunk)))
+    labels = labels.astype(np.int32)
+    if not config.smoke:
+        right = np.argmax(model.predict(images, verbose=0, batch_size=config.batch_size), axis=1) == labels
+        counts["misclassified"] += int((~right).sum())
+        ids = [i for i, keep in zip(ids, right) if keep]
+        images, labels, masks = images[right], labels[right], masks[right]
+        if not ids:
+            return 0
+    counts["explained"] += len(ids)
+    written = 0
+    for method in config.methods:
+        todo = [r for r in rules_of[method] if any((name, i, method, r) not in done for i in ids)]
+        if not todo:
+            continue
+        maps = attribute(model, images, labels, method, rule=rules_of[method],
+                         steps=config.steps, batch_size=config.batch_size)
+        for rule in todo:
+            fields = score_maps(model, images, labels, masks, maps[rule], config.metrics, config.batch_size)
+            rows = [
+                {"model": name, "image": image_id, "label": int(label), "method": method, "rule": rule,
+                 "steps": config.steps, "smoke": config.smoke, **field}
+                for image_id, label, field in zip(ids, labels, fields)
+                if (name, image_id, method, rule) not in done
+            ]
+            append_rows(handle, rows)
+            done.update(row_key(row) for row in rows)
+            written += len(rows)
+    return written
