@@ -38,11 +38,15 @@ def _shard(text: str) -> tuple:
     return index, count
 
 
-def _positive(text: str, flag: str) -> int:
+def _integer(text: str, flag: str, kind: str = "an integer") -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        value = 0
+        raise BenchError(f"{flag} must be {kind}, got {text!r}") from None
+
+
+def _positive(text: str, flag: str) -> int:
+    value = _integer(text, flag, "a positive integer")
     if value < 1:
         raise BenchError(f"{flag} must be a positive integer, got {text!r}")
     return value
@@ -95,7 +99,7 @@ def config_from(args) -> Config:
         chunk=_positive(args.chunk, "--chunk"),
         out=args.out or os.path.join("bench_out", model),
         shard=_shard(args.shard),
-        seed=int(args.seed) if args.seed.lstrip("-").isdigit() else _positive(args.seed, "--seed"),
+        seed=_integer(args.seed, "--seed"),
     )
     size = config.input_size or models.MODELS[model].size
     if "msssim" in config.metrics and size < MS_SSIM_MIN_SIDE:

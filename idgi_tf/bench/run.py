@@ -159,7 +159,8 @@ def run(config: Config, progress: bool = True) -> dict:
 
 
 def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -> int:
-    ids, images, labels, masks = (np.stack(part) if k else list(part) for k, part in enumerate(zip(*chunk)))
+    ids = [item[0] for item in chunk]
+    images, labels, masks = (np.stack([item[k] for item in chunk]) for k in (1, 2, 3))
     labels = labels.astype(np.int32)
     if not config.smoke:
         right = np.argmax(model.predict(images, verbose=0, batch_size=config.batch_size), axis=1) == labels

@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import batch_size_or_default, cached, explained_value, image_groups, num_classes
-from ._canvas import canvases, pixel_ranks
+from .._model import batch_size_or_default, cached, explained_value, num_classes
+from ._canvas import canvases, chunk_plan, pixel_ranks
 from ._maps import checked_maps
 from .result import MetricResult
 
@@ -53,15 +53,12 @@ def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, bas
         model, ("canvas", reveal), lambda: tf.function(functools.partial(_canvas_values, model, reveal))
     )
 
-    group = min(len(images), batch_size)
-    per_pass = max(1, batch_size // group)
     curves = np.empty((len(images), len(counts)), np.float64)
-    for part in image_groups(len(images), group):
+    for part, chunks in chunk_plan(len(images), len(counts), batch_size):
         args = [tf.constant(a[part]) for a in (images, base, ranks)]
-        for first in range(0, len(counts), per_pass):
-            chunk = tf.constant(counts[first : first + per_pass])
-            values = run(args[0], args[1], args[2], chunk, tf.constant(targets[part]))
-            curves[part, first : first + per_pass] = values.numpy().T
+        for chunk in chunks:
+            values = run(*args, tf.constant(counts[chunk]), tf.constant(targets[part]))
+            curves[part, chunk] = values.numpy().T
 
     original = curves[:, -1] if reveal else curves[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -32,6 +32,7 @@ from . import information as info
 from .result import MetricResult
 
 CURVE_POINTS = 1000
+CURVE_X = np.append(np.linspace(0.0, 1.0, CURVE_POINTS, endpoint=False), 1.0)  # PAIR's curve abscissa
 RANDOM_FRACTION = 0.01
 SKIP_REASONS = ("low_confidence", "base_not_less_informative", "base_not_less_confident")
 
@@ -81,9 +82,8 @@ def pic_curve(levels, preds, min_pred: float):
     x = np.clip((np.asarray(e_rest) - e_base) / (e_orig - e_base), 0.0, 1.0)
     y = np.maximum.accumulate(np.clip((np.asarray(p_rest) - p_base) / (p_orig - p_base), 0.0, 1.0))
     curve = interpolate.interp1d(x=[*x, 0.0, 1.0], y=[*y, 0.0, 1.0])
-    grid = np.append(np.linspace(0.0, 1.0, CURVE_POINTS, endpoint=False), 1.0)
-    values = np.append(curve(grid[:-1]), 1.0)
-    return values, float(np.trapezoid(values, grid))
+    values = np.append(curve(CURVE_X[:-1]), 1.0)
+    return values, float(np.trapezoid(values, CURVE_X))
 
 
 def _model_outputs(model, images, targets, batch_size):
@@ -128,7 +128,7 @@ def pair_sic_aic(model, pixels, targets, flat_maps, fractions, *, random_masks, 
             v, ok = _model_outputs(model, flat, np.repeat(targets[part], per_image), batch_size)
             value[part], correct[part] = v.reshape(-1, per_image), ok.reshape(-1, per_image)
             levels[part] = np.array([size.result() for size in sizes]).reshape(-1, per_image)
-    curves = {key: np.full((n, CURVE_POINTS + 1), np.nan) for key in ("sic", "aic")}
+    curves = {key: np.full((n, CURVE_X.size), np.nan) for key in ("sic", "aic")}
     scores = {key: np.full(n, np.nan) for key in ("sic", "aic")}
     reasons = {key: np.full(n, -1) for key in ("sic", "aic")}
     for key, pred in (("sic", value), ("aic", correct.astype(np.float32))):
@@ -138,20 +138,19 @@ def pair_sic_aic(model, pixels, targets, flat_maps, fractions, *, random_masks, 
                 reasons[key][i] = outcome
             else:
                 curves[key][i], scores[key][i] = outcome
-    x = np.append(np.linspace(0.0, 1.0, CURVE_POINTS, endpoint=False), 1.0)
     counts = {"images": n}
     for key in curves:
         counts.update(skip_counts(reasons[key], f"skipped_{key}"))
     aggregate_curves = {}
     for key, reduce in (("sic", np.median), ("aic", np.mean)):
         kept = curves[key][reasons[key] < 0]
-        aggregate_curves[key] = reduce(kept, axis=0) if len(kept) else np.full(x.size, np.nan)
+        aggregate_curves[key] = reduce(kept, axis=0) if len(kept) else np.full(CURVE_X.size, np.nan)
     return MetricResult(
         name="sic_aic",
         scores=scores,
         curves=curves,
-        x=x,
+        x=CURVE_X,
         counts=counts,
-        aggregate={key: float(np.trapezoid(curve, x)) for key, curve in aggregate_curves.items()},
+        aggregate={key: float(np.trapezoid(curve, CURVE_X)) for key, curve in aggregate_curves.items()},
         aggregate_curves=aggregate_curves,
     )

@@ -35,9 +35,9 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import batch_size_or_default, cached, explained_value_and_correct, image_groups, num_classes
+from .._model import batch_size_or_default, cached, explained_value_and_correct, num_classes
 from . import information as info
-from ._canvas import canvases, pixel_ranks
+from ._canvas import canvases, chunk_plan, pixel_ranks
 from ._maps import checked_maps
 from .pic_pair import pair_sic_aic, skip_counts
 from .result import MetricResult
@@ -105,14 +105,11 @@ def _evaluate(run, pixels, base, ranks, counts, targets, batch_size, pool):
     """
     n, c = len(pixels), len(counts)
     value, correct, level = np.empty((n, c)), np.empty((n, c), bool), np.empty((n, c))
-    group = min(n, batch_size)
-    per_pass = max(1, batch_size // group)
     previous = []
-    for part in image_groups(n, group):
+    for part, chunks in chunk_plan(n, c, batch_size):
         args = [tf.constant(a[part]) for a in (pixels, base, ranks)]
         current = []
-        for first in range(0, c, per_pass):
-            chunk = slice(first, first + per_pass)
+        for chunk in chunks:
             v, ok, measure = run(*args, tf.constant(counts[chunk]), tf.constant(targets[part]))
             value[part, chunk], correct[part, chunk] = v.numpy().T, ok.numpy().T
             measure = measure.numpy()
@@ -152,7 +149,7 @@ def _paper(model, pixels, targets, flat_maps, fractions, *, information, bins, b
     pixels, base = pixels.astype(np.float32), base.astype(np.float32)
     with ThreadPoolExecutor(workers) as pool:
         ends = _evaluate(run, pixels, base, ranks, np.array([0, area], np.int32), targets, batch_size, pool)
-        (f_base, f_orig), (ok_base, ok_orig), (level_base, level_orig) = (a.T for a in ends)
+        (f_base, f_orig), _, (level_base, level_orig) = (a.T for a in ends)
         reasons = _skip_reasons(f_orig, f_base, level_orig, level_base, min_pred)
         keep = np.flatnonzero(reasons < 0)
         inner = np.unique(counts[(counts > 0) & (counts < area)])
