@@ -19,7 +19,11 @@ DEFAULT_BATCH_SIZE = 32
 
 def batch_size_or_default(batch_size) -> int:
     """``batch_size`` checked as a positive int, or the default (32) when None."""
-    return DEFAULT_BATCH_SIZE if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+    return (
+        DEFAULT_BATCH_SIZE
+        if batch_size is None
+        else _checks.positive_int(batch_size, "batch_size")
+    )
 
 
 def image_groups(count: int, size: int) -> list[slice]:
@@ -59,7 +63,9 @@ def explained_value_and_correct(model, images: tf.Tensor, targets: tf.Tensor):
     """``f(x) = model(x)[target]`` (b,) and whether ``argmax model(x) == target`` (b,) bool."""
     scores = call_model(model, images)
     value = tf.gather(scores, targets, axis=1, batch_dims=1)
-    return value, tf.equal(tf.argmax(scores, axis=1, output_type=targets.dtype), targets)
+    return value, tf.equal(
+        tf.argmax(scores, axis=1, output_type=targets.dtype), targets
+    )
 
 
 def _keras_shape(model, attribute: str):
@@ -80,10 +86,14 @@ def num_classes(model, images: np.ndarray) -> int:
     Keras models without declared shapes) by one eager call on one image.
     """
     if not callable(model):
-        raise TypeError(f"model must be a Keras model or a callable, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a Keras model or a callable, got {type(model).__name__}"
+        )
     expected = _keras_shape(model, "input_shape")
     if expected is not None and len(expected) == 4:
-        for axis, (want, got) in enumerate(zip(expected[1:], images.shape[1:]), start=1):
+        for axis, (want, got) in enumerate(
+            zip(expected[1:], images.shape[1:]), start=1
+        ):
             if want is not None and want != got:
                 raise ValueError(
                     f"images have per-image shape {images.shape[1:]} but the model expects "
@@ -124,10 +134,58 @@ def cached(model, key, build):
     return table[key]
 
 
+def _pad_rows(tensor: tf.Tensor, rows: int) -> tf.Tensor:
+    """``tensor`` with its last row repeated until it has ``rows`` rows."""
+    extra = rows - tensor.shape[0]
+    if extra == 0:
+        return tensor
+    return tf.concat([tensor, tf.repeat(tensor[-1:], extra, axis=0)], axis=0)
+
+
+def replica_count() -> int:
+    """Replicas of the current ``tf.distribute`` strategy (1 outside any strategy)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def on_replicas(fn, *tensors):
+    """``fn(*tensors)``, split along the image axis over the current strategy's replicas.
+
+    Inside ``tf.distribute.MirroredStrategy(...).scope()`` the batch is padded to
+    a multiple of the replica count (by repeating its last image), each replica
+    runs ``fn`` on its slice (all replicas in one ``tf.function``, so they run in
+    parallel), and the per-replica outputs (a tensor or a dict of tensors,
+    leading axis = images) are concatenated and unpadded. Outside any strategy,
+    or with one replica, it is just ``fn(*tensors)``. Results do not depend on
+    the number of replicas: every image is computed on its own.
+    """
+    replicas = replica_count()
+    if replicas == 1:
+        return fn(*tensors)
+    strategy = tf.distribute.get_strategy()
+    count = int(tensors[0].shape[0])
+    per_replica = -(-count // replicas)
+    padded = [_pad_rows(t, per_replica * replicas) for t in tensors]
+    parts = strategy.experimental_distribute_values_from_function(
+        lambda context: tuple(
+            t[context.replica_id_in_sync_group * per_replica :][:per_replica]
+            for t in padded
+        )
+    )
+    step = cached(
+        fn,
+        ("on_replicas", strategy),
+        lambda: tf.function(lambda args: strategy.run(fn, args=args)),
+    )
+    local = strategy.experimental_local_results(step(parts))
+    return tf.nest.map_structure(lambda *outs: tf.concat(outs, axis=0)[:count], *local)
+
+
 def compiled_value(model, jit_compile=False):
     """``explained_value`` for ``model`` wrapped in a cached ``tf.function``."""
     return cached(
         model,
         ("value", bool(jit_compile)),
-        lambda: tf.function(functools.partial(explained_value, model), jit_compile=bool(jit_compile)),
+        lambda: tf.function(
+            functools.partial(explained_value, model), jit_compile=bool(jit_compile)
+        ),
     )

@@ -16,7 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks, paths
-from ._model import batch_size_or_default, compiled_value, image_groups, num_classes
+from ._model import (
+    batch_size_or_default,
+    compiled_value,
+    image_groups,
+    num_classes,
+    on_replicas,
+    replica_count,
+)
 from .integrate import compiled_integrate
 from .rules import RULES
 
@@ -156,7 +163,8 @@ def attribute(
       baseline: start of the path for ig/gig: scalar, (H, W, C) or (N, H, W, C);
         default black (zeros). Blur IG starts at the blurred image instead.
       batch_size: at most this many path points go through the model at once
-        (default 32); results do not depend on it.
+        (default 32, per replica under a ``tf.distribute`` strategy); results do
+        not depend on it.
       jit_compile: compile with XLA (helps some models, hurts others).
       verbose: show a progress bar over images.
       **method_options: gig: ``fraction=0.25, max_dist=0.02``; blurig:
@@ -164,6 +172,10 @@ def attribute(
 
     Returns:
       float32 array shaped like ``images``, or a dict of them keyed by rule.
+
+    Several GPUs: build the model and call ``attribute`` inside
+    ``tf.distribute.MirroredStrategy().scope()``; each group of images is then
+    split over the replicas (see :func:`idgi_tf._model.on_replicas`).
 
     Example:
       >>> maps = attribute(model, images, labels, "ig", rule=("plain", "idgi"))
@@ -185,13 +197,16 @@ def attribute(
     else:
         baseline = np.zeros_like(images)
 
-    group = min(len(images), batch_size)
-    chunk = _points_per_chunk(path, group, batch_size)
+    replicas = replica_count()
+    group = min(len(images), batch_size * replicas)
+    chunk = _points_per_chunk(path, -(-group // replicas), batch_size)
     run = compiled_integrate(model, path, rule_names, chunk, jit_compile)
     results = {name: np.empty(images.shape, np.float32) for name in rule_names}
     progress = keras.utils.Progbar(len(images), unit_name="image") if verbose else None
     for part in image_groups(len(images), group):
-        sums = run(tf.constant(images[part]), tf.constant(baseline[part]), tf.constant(targets[part]))
+        sums = on_replicas(
+            run, tf.constant(images[part]), tf.constant(baseline[part]), tf.constant(targets[part])
+        )
         for name in rule_names:
             results[name][part] = sums[name].numpy()
         if progress is not None:
@@ -211,7 +226,7 @@ def explained_output(model, images, targets, *, batch_size: int | None = None, j
     run = compiled_value(model, jit_compile)
     return np.concatenate(
         [
-            run(tf.constant(images[part]), tf.constant(targets[part])).numpy()
-            for part in image_groups(len(images), batch_size)
+            on_replicas(run, tf.constant(images[part]), tf.constant(targets[part])).numpy()
+            for part in image_groups(len(images), batch_size * replica_count())
         ]
     ).astype(np.float32)

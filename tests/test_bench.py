@@ -104,6 +104,22 @@ def test_shards_cover_the_single_run(tmp_path, single_run):
     assert "| 3 |" in (tmp_path / "tables.md").read_text()  # merged: 3 images per cell
 
 
+def test_two_devices_in_one_process_give_the_single_run(tmp_path, single_run):
+    """--devices 2 through MirroredStrategy, on two logical CPU devices (no GPU in CI)."""
+    script = (
+        "import sys, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "from idgi_tf.bench import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *SMOKE, *LIGHT, "--devices", "2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_same_rows(rows_by_key(tmp_path), rows_by_key(single_run))
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -115,6 +131,8 @@ def test_shards_cover_the_single_run(tmp_path, single_run):
         (["--model", "MobileNetV2", "--methods", "ig,lrp"], "--methods takes a comma-separated subset"),
         (["--model", "MobileNetV2", "--weights", "none", "--input-size", "64"], "--metrics msssim needs images"),
         (["--model", "MobileNetV2", "--weights", "/no/such.h5"], "--weights must be imagenet, none or an existing"),
+        (["--model", "MobileNetV2", "--weights", "none", "--devices", "64"], "--devices 64 needs 64 devices"),
+        (["--model", "MobileNetV2", "--devices", "two"], "--devices must be a positive integer"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(argv, message, capsys):

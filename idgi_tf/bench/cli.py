@@ -15,6 +15,7 @@ USAGE_EXAMPLES = """examples:
   python -m idgi_tf.bench --model ResNet50V2                      # the 4 sample photos
   python -m idgi_tf.bench --model ResNet50V2 --data imagenet --imagenet-dir ~/imagenet
   python -m idgi_tf.bench --model MobileNetV2 --weights none --input-size 64 --steps 8   # smoke run
+  python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --devices all   # every GPU here
   python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --shard 0/4 --out runs/vgg16
   python -m idgi_tf.bench report runs/vgg16 [more run dirs...]
 """
@@ -69,7 +70,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (smoke run)")
     parser.add_argument("--input-size", help="build the model at this side (random or file weights only)")
     parser.add_argument("--batch-size", default="32", help="model inputs per pass")
-    parser.add_argument("--chunk", default="8", help="images explained together (and written together)")
+    parser.add_argument("--chunk", default="8", help="images explained together per device (and written together)")
+    parser.add_argument("--devices", default="1",
+                        help="N or all: GPUs used by this process, through tf.distribute.MirroredStrategy")
     parser.add_argument("--out", help="output folder (default: bench_out/MODEL)")
     parser.add_argument("--shard", default="0/1", help="I/N: take every N-th image starting at I")
     parser.add_argument("--seed", default="0", help="seed of random weights (smoke runs)")
@@ -100,6 +103,7 @@ def config_from(args) -> Config:
         out=args.out or os.path.join("bench_out", model),
         shard=_shard(args.shard),
         seed=_integer(args.seed, "--seed"),
+        devices=None if args.devices == "all" else _positive(args.devices, "--devices"),
     )
     size = config.input_size or models.MODELS[model].size
     if "msssim" in config.metrics and size < MS_SSIM_MIN_SIDE:

@@ -15,6 +15,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .. import data, metrics, models
 from ..methods import METHODS, attribute
@@ -45,6 +46,7 @@ class Config:
     out: str | None = None
     shard: tuple = (0, 1)
     seed: int = 0
+    devices: int | None = 1
 
     @property
     def smoke(self) -> bool:
@@ -55,6 +57,23 @@ class Config:
         index, count = self.shard
         name = "results.jsonl" if count == 1 else f"results-shard{index}of{count}.jsonl"
         return os.path.join(self.out, name)
+
+
+def distribution(devices: int | None):
+    """The ``tf.distribute`` strategy for ``--devices`` (None = all).
+
+    One device: TF's default strategy (a no-op scope). Several: a
+    ``MirroredStrategy`` over the first ``devices`` GPUs TF sees, or over its
+    logical CPU devices on a machine without GPUs (how the tests run it).
+    """
+    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    wanted = len(found) if devices is None else devices
+    if wanted > len(found):
+        kind = found[0].device_type if found else "GPU"
+        raise BenchError(f"--devices {devices} needs {devices} devices, but TensorFlow sees {len(found)} {kind}")
+    if wanted == 1:
+        return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy([device.name for device in found[:wanted]])
 
 
 def load_model(config: Config):
@@ -133,7 +152,17 @@ def score_maps(model, images, labels, masks, maps, names, batch_size) -> list[di
 
 
 def run(config: Config, progress: bool = True) -> dict:
-    """Run the benchmark (resuming what ``config.results_path`` already holds). Returns counts."""
+    """Run the benchmark (resuming what ``config.results_path`` already holds). Returns counts.
+
+    With ``config.devices`` > 1 the model is built under a ``MirroredStrategy``
+    and every chunk of ``chunk x devices`` images is split over the devices.
+    """
+    strategy = distribution(config.devices)
+    with strategy.scope():
+        return _run(config, progress, strategy.num_replicas_in_sync)
+
+
+def _run(config: Config, progress: bool, replicas: int) -> dict:
     model = load_model(config)
     name = models.canonical_name(config.model)
     size = int(model.input_shape[1])
@@ -145,7 +174,7 @@ def run(config: Config, progress: bool = True) -> dict:
     start = time.perf_counter()
     rules_of = {m: tuple(r for r in ("plain", "idgi") if r in METHODS[m].rules) for m in config.methods}
     with handle:
-        for chunk in _chunks(items, config.chunk):
+        for chunk in _chunks(items, config.chunk * replicas):
             counts["seen"] += len(chunk)
             wanted = [(name, item[0], m, r) for item in chunk for m in config.methods for r in rules_of[m]]
             if all(key in done for key in wanted):
