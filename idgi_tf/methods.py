@@ -1,14 +1,23 @@
-"""The public attribution API: method name -> path, one ``attribute`` for all.
+"""The public attribution API: method name -> group function, one ``attribute`` for all.
 
-Every method is a path (:mod:`idgi_tf.paths`) integrated by the one compiled
-loop (:mod:`idgi_tf.integrate`) under one or more step rules
-(:mod:`idgi_tf.rules`). Vanilla Gradient and Gradient x Input are the
-one-point path at the input under the plain rule.
+Every method builds a *group function* ``(images, baseline, targets) ->
+{rule: attribution}`` that runs compiled on a group of images; ``attribute``
+checks the arguments, splits the images into groups (and over the replicas
+of a ``tf.distribute`` strategy) and stitches the results.
+
+* Path methods (vg, gxi, ig, gig, blurig) are a path (:mod:`idgi_tf.paths`)
+  integrated by the one compiled loop (:mod:`idgi_tf.integrate`) under one or
+  more step rules (:mod:`idgi_tf.rules`); vg and gxi are the one-point path.
+* elrp and deeplift are Gradient x Input with modified nonlinearity
+  derivatives (:mod:`idgi_tf.gradients`).
+* occlusion is a perturbation method (:mod:`idgi_tf.occlusion`).
+* smoothgrad wraps any other method's group function (:mod:`idgi_tf.smoothgrad`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 
 import keras
@@ -18,16 +27,33 @@ import tensorflow as tf
 from . import _checks, paths
 from ._model import (
     batch_size_or_default,
+    cached,
     compiled_value,
     image_groups,
     num_classes,
     on_replicas,
     replica_count,
 )
+from .gradients import EPSILON, compiled_modified_gradient
 from .integrate import compiled_integrate
+from .occlusion import compiled_occlusion
 from .rules import RULES
+from .smoothgrad import smoothgrad
 
 DEFAULT_STEPS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a method's ``build`` needs to make its group function."""
+
+    model: object
+    rule_names: tuple
+    steps: int
+    batch_size: int
+    images_per_group: int
+    jit_compile: bool
+    options: dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,19 +61,21 @@ class Method:
     """How ``attribute`` computes one method.
 
     Attributes:
-      make_path: builds the path from ``steps`` and the method's options.
+      build: ``Plan -> group function (images, baseline, targets) -> {rule: map}``.
       options: the method's own keyword options and their defaults.
       check_options: validates and normalises those options.
-      takes_baseline: whether the path starts at a user-given baseline.
+      takes_baseline: whether the method starts from a user-given baseline.
       rules: the step rules that make sense for the method.
+      single_pass: one model pass per image (SmoothGrad then batches samples).
       summary: one line for docs and error messages.
     """
 
-    make_path: Callable[..., object]
+    build: Callable[[Plan], Callable]
     options: Mapping[str, object]
     check_options: Callable[[dict], dict]
     takes_baseline: bool
     rules: frozenset
+    single_pass: bool
     summary: str
 
 
@@ -72,33 +100,125 @@ def _blur_options(options: dict) -> dict:
     }
 
 
+def _epsilon_options(options: dict) -> dict:
+    return {"epsilon": _checks.number_in(options["epsilon"], "epsilon", 0.0, 1e6, low_open=True)}
+
+
+def _occlusion_options(options: dict) -> dict:
+    patch = _checks.positive_int(options["patch"], "patch")
+    stride = patch if options["stride"] is None else _checks.positive_int(options["stride"], "stride")
+    return {"patch": patch, "stride": stride}
+
+
+def _points_per_chunk(path, images_per_group: int, batch_size: int) -> int:
+    """Points per image per model pass: fill ``batch_size``, pad as little as possible."""
+    if path.sequential:
+        return 1
+    chunk = min(max(1, batch_size // images_per_group), path.num_points)
+    num_chunks = -(-path.num_points // chunk)
+    return -(-path.num_points // num_chunks)
+
+
+def _path_method(make_path):
+    """``build`` of a path method: the path integrated by the compiled Riemann loop."""
+
+    def build(plan: Plan):
+        path = make_path(plan.steps, **plan.options)
+        chunk = _points_per_chunk(path, plan.images_per_group, plan.batch_size)
+        return compiled_integrate(plan.model, path, plan.rule_names, chunk, plan.jit_compile)
+
+    return build
+
+
+def _modified_gradient_method(rule: str):
+    def build(plan: Plan):
+        return compiled_modified_gradient(plan.model, rule, plan.options.get("epsilon", EPSILON), plan.jit_compile)
+
+    return build
+
+
+def _build_occlusion(plan: Plan):
+    windows_per_pass = max(1, plan.batch_size // plan.images_per_group)
+    return compiled_occlusion(plan.model, plan.options["patch"], plan.options["stride"], windows_per_pass,
+                              plan.jit_compile)
+
+
 BOTH_RULES = frozenset(RULES)
 PLAIN_ONLY = frozenset({"plain"})
 
 METHODS: dict[str, Method] = {
     "vg": Method(
-        lambda steps: paths.AtInput(times_input=False), {}, _no_options, False, PLAIN_ONLY,
+        _path_method(lambda steps: paths.AtInput(times_input=False)), {}, _no_options, False, PLAIN_ONLY, True,
         "Vanilla Gradient, grad f(x) (Simonyan et al. 2013); 1 pass",
     ),
     "gxi": Method(
-        lambda steps: paths.AtInput(times_input=True), {}, _no_options, False, PLAIN_ONLY,
+        _path_method(lambda steps: paths.AtInput(times_input=True)), {}, _no_options, False, PLAIN_ONLY, True,
         "Gradient x Input, x * grad f(x) (Shrikumar et al. 2016); 1 pass",
     ),
     "ig": Method(
-        lambda steps: paths.Straight(steps), {}, _no_options, True, BOTH_RULES,
+        _path_method(lambda steps: paths.Straight(steps)), {}, _no_options, True, BOTH_RULES, False,
         "Integrated Gradients, straight path (Sundararajan et al. 2017); steps+1 passes",
     ),
     "gig": Method(
-        lambda steps, fraction, max_dist: paths.Guided(steps, fraction, max_dist),
-        {"fraction": 0.25, "max_dist": 0.02}, _guided_options, True, BOTH_RULES,
+        _path_method(lambda steps, fraction, max_dist: paths.Guided(steps, fraction, max_dist)),
+        {"fraction": 0.25, "max_dist": 0.02}, _guided_options, True, BOTH_RULES, False,
         "Guided IG, adaptive path (Kapishnikov et al. 2021); steps+1 sequential passes",
     ),
     "blurig": Method(
-        lambda steps, max_sigma, grad_step, sqrt: paths.Blur(steps, max_sigma, grad_step, sqrt),
-        {"max_sigma": 50.0, "grad_step": 0.01, "sqrt": False}, _blur_options, False, BOTH_RULES,
+        _path_method(lambda steps, max_sigma, grad_step, sqrt: paths.Blur(steps, max_sigma, grad_step, sqrt)),
+        {"max_sigma": 50.0, "grad_step": 0.01, "sqrt": False}, _blur_options, False, BOTH_RULES, False,
         "Blur IG, Gaussian blur path (Xu et al. 2020); steps+1 passes",
     ),
+    "elrp": Method(
+        _modified_gradient_method("elrp"), {"epsilon": EPSILON}, _epsilon_options, False, PLAIN_ONLY, True,
+        "epsilon-LRP, x * modified grad of the logit (Bach et al. 2015; Ancona et al. 2018); 1 pass",
+    ),
+    "deeplift": Method(
+        _modified_gradient_method("deeplift"), {}, _no_options, True, PLAIN_ONLY, True,
+        "DeepLIFT-Rescale, (x - x') * modified grad of the logit (Shrikumar et al. 2017); 1 doubled pass",
+    ),
+    "occlusion": Method(
+        _build_occlusion, {"patch": 8, "stride": None}, _occlusion_options, True, PLAIN_ONLY, False,
+        "Occlusion, output drop per occluded patch (Zeiler & Fergus 2014); 1 + windows passes",
+    ),
 }
+
+METHOD_NAMES = (*METHODS, "smoothgrad")
+
+
+def _smoothgrad_build(inner_name: str, inner: Method, smooth: dict):
+    """``build`` of SmoothGrad around ``inner``: its group function fed noisy copies."""
+
+    def build(plan: Plan):
+        per_pass = max(1, plan.batch_size // plan.images_per_group) if inner.single_pass else 1
+        per_pass = min(per_pass, smooth["nsamples"])
+        run_inner = inner.build(dataclasses.replace(plan, images_per_group=plan.images_per_group * per_pass))
+        key = ("smoothgrad", inner_name, tuple(sorted(plan.options.items())), plan.rule_names, plan.steps,
+               plan.batch_size, plan.images_per_group, plan.jit_compile, tuple(sorted(smooth.items())))
+        return cached(plan.model, key, lambda: tf.function(functools.partial(
+            smoothgrad, run_inner, plan.rule_names, smooth["nsamples"], smooth["noise"], smooth["seed"], per_pass
+        )))
+
+    return build
+
+
+def _smoothgrad(options: dict) -> tuple[str, Method, dict]:
+    """SmoothGrad as a Method around the method named by ``options["inner"]``.
+
+    Returns (inner name, the wrapping Method, the inner method's options).
+    """
+    inner_name = _checks.choice(options.pop("inner", "vg"), "inner", METHODS)
+    smooth = {
+        "nsamples": _checks.positive_int(options.pop("nsamples", 50), "nsamples"),
+        "noise": _checks.number_in(options.pop("noise", 0.15), "noise", 0.0, 1e3),
+        "seed": int(options.pop("seed", 0)),
+    }
+    inner = METHODS[inner_name]
+    method = dataclasses.replace(
+        inner, build=_smoothgrad_build(inner_name, inner, smooth), single_pass=False,
+        summary=f"SmoothGrad around {inner_name} (Smilkov et al. 2017); nsamples x its passes",
+    )
+    return inner_name, method, options
 
 
 def _rule_names(rule, method_name: str, method: Method) -> tuple:
@@ -125,15 +245,6 @@ def _method_options(method_name: str, method: Method, given: dict) -> dict:
     return method.check_options({**method.options, **given})
 
 
-def _points_per_chunk(path, images_per_group: int, batch_size: int) -> int:
-    """Points per image per model pass: fill ``batch_size``, pad as little as possible."""
-    if path.sequential:
-        return 1
-    chunk = min(max(1, batch_size // images_per_group), path.num_points)
-    num_chunks = -(-path.num_points // chunk)
-    return -(-path.num_points // num_chunks)
-
-
 def attribute(
     model,
     images,
@@ -156,19 +267,27 @@ def attribute(
       images: array (N, H, W, C) in the model's input space (pixel space for
         :func:`idgi_tf.models.pixel_model` models).
       targets: int class index per image (N,), or one int for all.
-      method: ``"vg"``, ``"gxi"``, ``"ig"``, ``"gig"`` or ``"blurig"`` (see ``METHODS``).
+      method: ``"vg"``, ``"gxi"``, ``"ig"``, ``"gig"``, ``"blurig"``, ``"elrp"``,
+        ``"deeplift"``, ``"occlusion"`` (see ``METHODS``) or ``"smoothgrad"``.
       rule: ``"plain"``, ``"idgi"``, or a tuple of both; with a tuple the result
         is ``{rule: array}`` computed from one pass over the path.
       steps: Riemann steps of path methods (default 200; ignored by vg/gxi).
-      baseline: start of the path for ig/gig: scalar, (H, W, C) or (N, H, W, C);
-        default black (zeros). Blur IG starts at the blurred image instead.
+      baseline: start of the path for ig/gig, the reference of deeplift, the fill
+        of occlusion: scalar, (H, W, C) or (N, H, W, C); default black (zeros).
+        Blur IG starts at the blurred image instead.
       batch_size: at most this many path points go through the model at once
         (default 32, per replica under a ``tf.distribute`` strategy); results do
         not depend on it.
       jit_compile: compile with XLA (helps some models, hurts others).
       verbose: show a progress bar over images.
       **method_options: gig: ``fraction=0.25, max_dist=0.02``; blurig:
-        ``max_sigma=50, grad_step=0.01, sqrt=False``.
+        ``max_sigma=50, grad_step=0.01, sqrt=False``; elrp: ``epsilon=1e-4``;
+        occlusion: ``patch=8, stride=patch``; smoothgrad: ``inner="vg",
+        nsamples=50, noise=0.15, seed=0`` plus the inner method's options
+        (``rule``, ``steps`` and ``baseline`` go to the inner method).
+
+    elrp and deeplift explain the target's logit: a final softmax is left out
+    (see :mod:`idgi_tf.gradients`); every other method explains ``f(x)``.
 
     Returns:
       float32 array shaped like ``images``, or a dict of them keyed by rule.
@@ -181,12 +300,16 @@ def attribute(
       >>> maps = attribute(model, images, labels, "ig", rule=("plain", "idgi"))
       >>> maps["idgi"].sum(axis=(1, 2, 3))  # == f(x) - f(black), exactly
     """
-    method_name = _checks.choice(method, "method", METHODS)
-    spec = METHODS[method_name]
+    method_name = _checks.choice(method, "method", METHOD_NAMES)
+    options = dict(method_options)
+    if method_name == "smoothgrad":
+        method_name, spec, options = _smoothgrad(options)
+    else:
+        spec = METHODS[method_name]
     rule_names = _rule_names(rule, method_name, spec)
     steps = DEFAULT_STEPS if steps is None else _checks.positive_int(steps, "steps")
     batch_size = batch_size_or_default(batch_size)
-    path = spec.make_path(steps, **_method_options(method_name, spec, method_options))
+    options = _method_options(method_name, spec, options)
 
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
@@ -199,8 +322,7 @@ def attribute(
 
     replicas = replica_count()
     group = min(len(images), batch_size * replicas)
-    chunk = _points_per_chunk(path, -(-group // replicas), batch_size)
-    run = compiled_integrate(model, path, rule_names, chunk, jit_compile)
+    run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), bool(jit_compile), options))
     results = {name: np.empty(images.shape, np.float32) for name in rule_names}
     progress = keras.utils.Progbar(len(images), unit_name="image") if verbose else None
     for part in image_groups(len(images), group):

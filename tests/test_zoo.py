@@ -7,10 +7,14 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import idgi_tf
 from idgi_tf import models
+from idgi_tf.gradients import ModifiedModel
 
+# The deeper siblings (DenseNet169/201, ResNet101V2/152V2, VGG19) repeat these layer types.
+ONE_PER_FAMILY = ("DenseNet121", "InceptionV3", "MobileNetV2", "ResNet50V2", "VGG16", "Xception")
 SMALL = {name: max(spec.min_size, 32) for name, spec in models.MODELS.items()}
 
 
@@ -45,6 +49,20 @@ def test_architecture_builds_in_pixel_space_and_ig_idgi_is_complete(name):
     maps = idgi_tf.attribute(model, images, targets, "ig", rule="idgi", steps=4, batch_size=10)
     gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(model, 0 * images, targets)
     np.testing.assert_allclose(maps.sum(axis=(1, 2, 3)), gap, rtol=1e-4, atol=1e-8)
+    if name not in ONE_PER_FAMILY:
+        return
+    # epsilon-LRP and DeepLIFT pass every layer of the architecture; the modified
+    # network's forward pass is the model up to its softmax.
+    logits = ModifiedModel(model, "deeplift")(tf.constant(images)).numpy()
+    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probabilities, rtol=1e-4, atol=1e-7)
+    deeplift = idgi_tf.attribute(model, images, targets, "deeplift")
+    assert np.isfinite(deeplift).all() and np.abs(deeplift).max() > 0
+    assert np.isfinite(idgi_tf.attribute(model, images, targets, "elrp")).all()
+    if not any("MaxPooling" in type(layer).__name__ for layer in network.layers):
+        # Summation-to-delta (max pooling keeps its plain gradient, so only without it).
+        black_logits = ModifiedModel(model, "deeplift")(tf.constant(0 * images)).numpy()
+        delta = (logits - black_logits)[np.arange(2), targets]
+        np.testing.assert_allclose(deeplift.sum(axis=(1, 2, 3)), delta, rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])

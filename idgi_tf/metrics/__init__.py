@@ -6,9 +6,19 @@ never compute attributions themselves. Every metric accepts 3-D maps
 """
 
 from ._maps import reduce_channels
+from .fidelity import mufidelity, sensitivity_n
 from .insertion import deletion, insertion
 from .localization import localization
 from .result import MetricResult
 from .sic_aic import sic_aic
 
-__all__ = ["MetricResult", "deletion", "insertion", "localization", "reduce_channels", "sic_aic"]
+__all__ = [
+    "MetricResult",
+    "deletion",
+    "insertion",
+    "localization",
+    "mufidelity",
+    "reduce_channels",
+    "sensitivity_n",
+    "sic_aic",
+]

@@ -1,0 +1,47 @@
+"""SmoothGrad (Smilkov et al. 2017) around any method's group function.
+
+``SG(x) = (1/S) sum_s A(x + e_s)``, ``e_s ~ N(0, sigma^2)`` element-wise with
+``sigma = noise * (max(x) - min(x))`` per image (REFERENCE section 2.4; PAIR's
+``stdev_spread``). The baseline is not perturbed. Samples go through the
+wrapped method ``samples_per_pass`` at a time as one batch, and only the
+running sum (one (n, H, W, C) float64 tensor per rule) lives across passes.
+Sample ``s`` draws its noise with ``tf.random.stateless_normal`` from ``(seed, s)``:
+reruns agree, whatever ``samples_per_pass`` (for the same images per group).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, images, baseline, targets):
+    """Mean of ``inner(images + noise)`` over ``nsamples`` draws, ``{rule: (n, H, W, C) float64}``.
+
+    ``inner(images, baseline, targets) -> {rule: attribution}`` (for every rule
+    in ``rule_names``) is the wrapped method's group function, built for
+    ``samples_per_pass * n`` images.
+    """
+    n = images.shape[0]
+    k = samples_per_pass
+    shape = images.shape[1:]
+    axes = list(range(1, len(images.shape)))
+    value_range = tf.reduce_max(images, axis=axes, keepdims=True) - tf.reduce_min(images, axis=axes, keepdims=True)
+    spread = noise * value_range
+    tiled_baseline = tf.tile(baseline, [k, 1, 1, 1])
+    tiled_targets = tf.tile(targets, [k])
+
+    def body(r, sums):
+        samples = r * k + tf.range(k)
+        draws = tf.map_fn(
+            lambda sample: tf.random.stateless_normal([n, *shape], seed=tf.stack([seed, sample])),
+            samples, fn_output_signature=tf.float32,
+        )
+        noisy = tf.reshape(images[None] + spread[None] * draws, [k * n, *shape])
+        out = inner(noisy, tiled_baseline, tiled_targets)
+        valid = tf.reshape(samples < nsamples, [k, 1, 1, 1, 1])
+        added = {rule: tf.reshape(tf.cast(out[rule], tf.float64), [k, n, *shape]) for rule in rule_names}
+        return r + 1, {rule: sums[rule] + tf.reduce_sum(tf.where(valid, added[rule], 0.0), axis=0) for rule in sums}
+
+    zeros = {rule: tf.zeros([n, *shape], tf.float64) for rule in rule_names}
+    _, sums = tf.while_loop(lambda r, _: r < -(-nsamples // k), body, (tf.constant(0), zeros))
+    return {rule: value / nsamples for rule, value in sums.items()}

@@ -1,0 +1,192 @@
+"""epsilon-LRP, DeepLIFT-Rescale, Occlusion and SmoothGrad, with Ancona et al. (2018)'s theorems as oracles."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import idgi_tf
+import idgi_tf.metrics
+from idgi_tf.gradients import ModifiedModel, UnsupportedLayerError
+
+SIZE = 10
+
+
+def relu_net(*, conv: bool, bias: bool, pool: bool = True, activation="relu", softmax=False, seed=0):
+    """A small random ReLU (or other activation) network, dense or conv, ending in logits."""
+    keras.utils.set_random_seed(seed)
+    init = keras.initializers.RandomNormal(0.0, 0.3) if bias else "zeros"
+    layers = [keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255.0)]
+    if conv:
+        layers += [keras.layers.Conv2D(6, 3, activation=activation, use_bias=bias, bias_initializer=init)]
+        layers += [keras.layers.MaxPooling2D()] if pool else [keras.layers.AveragePooling2D(2)]
+        layers += [keras.layers.Conv2D(6, 3, use_bias=bias, bias_initializer=init), keras.layers.Activation(activation)]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(12, activation=activation, use_bias=bias,
+                                                          bias_initializer=init)]
+    layers += [keras.layers.Dense(4, use_bias=bias, bias_initializer=init)]
+    if softmax:
+        layers += [keras.layers.Softmax()]
+    return keras.Sequential(layers)
+
+
+def inputs(count=4, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (count, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def logits(model, x):
+    return ModifiedModel(model, "elrp")(tf.constant(x)).numpy()
+
+
+TARGETS = np.array([0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_epsilon_lrp_tends_to_gradient_times_input_on_relu_nets_with_biases(conv):
+    model = relu_net(conv=conv, bias=True)
+    x = inputs()
+    gxi = idgi_tf.attribute(model, x, TARGETS, "gxi")
+    scale = np.abs(gxi).max()
+    errors = [np.abs(idgi_tf.attribute(model, x, TARGETS, "elrp", epsilon=eps) - gxi).max() / scale
+              for eps in (1e-1, 1e-3, 1e-6)]
+    assert errors[0] > 1e-2  # the rule really differs from the gradient at large epsilon...
+    # ...and the difference is O(epsilon): 1000x smaller epsilon, ~1000x smaller error.
+    assert errors[1] < errors[0] and errors[2] < 1e-4 and errors[2] < 1e-2 * errors[1]
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_deeplift_with_zero_baseline_equals_gradient_times_input_without_biases(conv):
+    model = relu_net(conv=conv, bias=False)
+    x = inputs()
+    deeplift = idgi_tf.attribute(model, x, TARGETS, "deeplift")
+    gxi = idgi_tf.attribute(model, x, TARGETS, "gxi")
+    np.testing.assert_allclose(deeplift, gxi, rtol=1e-4, atol=1e-6 * np.abs(gxi).max())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "softplus", "sigmoid"])
+def test_deeplift_sums_to_the_output_difference(activation):
+    """Summation-to-delta with biases and a random baseline, also through smooth nonlinearities."""
+    model = relu_net(conv=True, bias=True, pool=False, activation=activation, softmax=True)
+    x, reference = inputs(seed=1), inputs(seed=2) * 0.5
+    maps = idgi_tf.attribute(model, x, TARGETS, "deeplift", baseline=reference)
+    delta = logits(model, x)[np.arange(4), TARGETS] - logits(model, reference)[np.arange(4), TARGETS]
+    np.testing.assert_allclose(maps.sum(axis=(1, 2, 3)), delta, rtol=1e-4, atol=1e-6)
+    # The plain gradient times (x - x') does not: the check can fail.
+    gradient_times_delta = idgi_tf.attribute(model, x, TARGETS, "vg") * (x - reference)
+    assert np.abs(gradient_times_delta.sum(axis=(1, 2, 3)) - delta).max() > 1e-3 * np.abs(delta).max()
+
+
+def test_modified_forward_pass_is_the_model_without_its_final_softmax():
+    model = relu_net(conv=True, bias=True, softmax=True)
+    x = inputs()
+    np.testing.assert_allclose(tf.nn.softmax(logits(model, x)).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_on_a_linear_model_every_method_gives_the_same_map_and_sensitivity_n_is_one():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    x = inputs()
+    maps = {
+        "gxi": idgi_tf.attribute(model, x, TARGETS, "gxi"),
+        "ig": idgi_tf.attribute(model, x, TARGETS, "ig", steps=4),
+        "elrp": idgi_tf.attribute(model, x, TARGETS, "elrp", epsilon=1e-9),
+        "deeplift": idgi_tf.attribute(model, x, TARGETS, "deeplift"),
+        "occlusion": idgi_tf.attribute(model, x, TARGETS, "occlusion", patch=1),
+    }
+    reference = maps["gxi"].sum(axis=-1)
+    for name, attribution in maps.items():
+        np.testing.assert_allclose(attribution.sum(axis=-1), reference, rtol=2e-3,
+                                   atol=2e-5 * np.abs(reference).max(), err_msg=name)
+        result = idgi_tf.metrics.sensitivity_n(model, x, TARGETS, attribution, ns=[1, 5, 30, 80], subsets=20)
+        np.testing.assert_allclose(result.curves["correlation"], 1.0, atol=1e-4, err_msg=name)
+
+
+def test_occlusion_1_satisfies_sensitivity_1_on_a_nonlinear_model():
+    model = relu_net(conv=True, bias=True, softmax=True)
+    x = inputs()
+    occlusion = idgi_tf.attribute(model, x, TARGETS, "occlusion", patch=1)
+    gradient = idgi_tf.attribute(model, x, TARGETS, "gxi")
+    at_one = idgi_tf.metrics.sensitivity_n(model, x, TARGETS, occlusion, ns=[1, 40], subsets=50)
+    np.testing.assert_allclose(at_one.curves["correlation"][:, 0], 1.0, atol=1e-6)
+    assert at_one.curves["correlation"][:, 1].min() < 0.9999  # not a tautology at larger n
+    other = idgi_tf.metrics.sensitivity_n(model, x, TARGETS, gradient, ns=[1], subsets=50)
+    assert other.curves["correlation"].min() < 0.9999
+
+
+def test_occlusion_spreads_each_patch_drop_over_its_elements():
+    model = relu_net(conv=True, bias=True, softmax=True)
+    x = inputs(1)
+    maps = idgi_tf.attribute(model, x, [2], "occlusion", patch=5, batch_size=3)  # 10 px: 2 x 2 tiles
+    occluded = x.copy()
+    occluded[:, 5:, :5] = 0.0
+    drop = idgi_tf.explained_output(model, x, [2]) - idgi_tf.explained_output(model, occluded, [2])
+    np.testing.assert_allclose(maps[0, 5:, :5].sum(), drop[0], rtol=1e-5)
+    np.testing.assert_allclose(maps[0, 5:, :5], drop[0] / 75, rtol=1e-5)
+    # Overlapping windows (stride 2, plus one flush with the edge) give the mean of the shares.
+    overlap = idgi_tf.attribute(model, x, [2], "occlusion", patch=3, stride=2)
+    assert overlap.shape == x.shape and np.isfinite(overlap).all() and np.abs(overlap).max() > 0
+
+
+@pytest.mark.parametrize("inner, extra", [("vg", {}), ("ig", {"steps": 6, "rule": ("plain", "idgi")}),
+                                          ("deeplift", {})])
+def test_smoothgrad_without_noise_is_the_wrapped_method(inner, extra):
+    model = relu_net(conv=True, bias=True, softmax=True)
+    x = inputs()
+    plain = idgi_tf.attribute(model, x, TARGETS, inner, **extra)
+    smooth = idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner=inner, noise=0.0, nsamples=3, batch_size=8,
+                               **extra)
+    for want, got in ((plain, smooth),) if not isinstance(plain, dict) else zip(plain.values(), smooth.values()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7 * np.abs(want).max())
+
+
+def test_smoothgrad_averages_noisy_gradients_reproducibly():
+    model = relu_net(conv=True, bias=True, softmax=True)
+    x = inputs()
+    first = idgi_tf.attribute(model, x, TARGETS, "smoothgrad", nsamples=7, batch_size=5)
+    again = idgi_tf.attribute(model, x, TARGETS, "smoothgrad", nsamples=7, batch_size=64)
+    plain = idgi_tf.attribute(model, x, TARGETS, "vg")
+    assert np.abs(first - plain).max() > 1e-3 * np.abs(plain).max()  # the noise changed something
+    # The same seed draws the same noise per sample, whatever the batching.
+    np.testing.assert_allclose(first, again, rtol=1e-4, atol=1e-6 * np.abs(first).max())
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        (lambda: [keras.layers.Flatten(), keras.layers.Dense(4), keras.layers.Softmax(name="bad"),
+                  keras.layers.Dense(4)],
+         "layer 'bad' \\(Softmax\\): softmax is supported only as the model's last layer"),
+        (lambda: [keras.layers.LayerNormalization(name="bad"), keras.layers.Flatten(), keras.layers.Dense(4)],
+         "layer 'bad' \\(LayerNormalization\\): its gradient rule is not known"),
+        (lambda: [keras.layers.Flatten(), keras.layers.Dense(4, activation="softmax", name="bad"),
+                  keras.layers.Dense(4)],
+         "layer 'bad' \\(Dense\\): softmax is supported only as the model's last layer"),
+    ],
+)
+def test_unsupported_layers_are_named_not_silently_differentiated(layers, message):
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), *layers()])
+    for method in ("elrp", "deeplift"):
+        with pytest.raises(UnsupportedLayerError, match=message):
+            idgi_tf.attribute(model, inputs(), TARGETS, method)
+
+
+def test_bad_options_of_the_new_methods():
+    model = relu_net(conv=False, bias=True)
+    x = inputs()
+    with pytest.raises(TypeError, match="needs a functional or Sequential Keras model"):
+        idgi_tf.attribute(lambda images: model(images), x, TARGETS, "elrp")
+    with pytest.raises(ValueError, match="epsilon"):
+        idgi_tf.attribute(model, x, TARGETS, "elrp", epsilon=0.0)
+    with pytest.raises(ValueError, match="rule='idgi' does not apply to method 'elrp'"):
+        idgi_tf.attribute(model, x, TARGETS, "elrp", rule="idgi")
+    with pytest.raises(ValueError, match="takes no baseline"):
+        idgi_tf.attribute(model, x, TARGETS, "elrp", baseline=1.0)
+    with pytest.raises(ValueError, match="patch must be at most the image side 10"):
+        idgi_tf.attribute(model, x, TARGETS, "occlusion", patch=11)
+    with pytest.raises(ValueError, match="patch"):
+        idgi_tf.attribute(model, x, TARGETS, "occlusion", patch=0)
+    with pytest.raises(ValueError, match="inner must be one of"):
+        idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner="smoothgrad")
+    with pytest.raises(ValueError, match="nsamples"):
+        idgi_tf.attribute(model, x, TARGETS, "smoothgrad", nsamples=0)
+    with pytest.raises(TypeError, match="unknown option"):
+        idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner="ig", patch=3)
