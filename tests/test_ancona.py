@@ -1,12 +1,19 @@
 """epsilon-LRP, DeepLIFT-Rescale, Occlusion and SmoothGrad, with Ancona et al. (2018)'s theorems as oracles."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import idgi_tf
 import idgi_tf.metrics
+from idgi_tf import data
 from idgi_tf.gradients import ModifiedModel, UnsupportedLayerError
 
 SIZE = 10
@@ -190,3 +197,22 @@ def test_bad_options_of_the_new_methods():
         idgi_tf.attribute(model, x, TARGETS, "smoothgrad", nsamples=0)
     with pytest.raises(TypeError, match="unknown option"):
         idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner="ig", patch=3)
+
+
+@pytest.mark.skipif(not os.path.isdir(data.FASHION_MNIST_DIR), reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_sensitivity_n_example_on_fashion_mnist(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "sensitivity_n_fashion_mnist.py")
+    done = subprocess.run(
+        [sys.executable, script, "--images", "8", "--train", "3000", "--epochs", "1", "--subsets", "12",
+         "--epsilon", "1e-9", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # The two findings that are theorems hold on any trained ReLU network.
+    assert "[yes] Occlusion-1 has correlation 1 at n = 1" in done.stdout
+    assert "[yes] epsilon-LRP is within 0.02 of Gradient*Input" in done.stdout
+    record = json.loads((tmp_path / "sensitivity_n_fashion_mnist.json").read_text())
+    assert set(record["curves"]) == {"Gradient*Input", "Integrated Gradients", "epsilon-LRP", "DeepLIFT (Rescale)",
+                                     "Occlusion-1"}
+    with Image.open(tmp_path / "sensitivity_n_fashion_mnist.png") as image:
+        assert image.format == "PNG"

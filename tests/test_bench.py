@@ -63,6 +63,8 @@ def test_end_to_end_rows_and_tables(tmp_path, capsys):
     mean_roc = np.mean([r["roc_auc"] for k, r in rows.items() if k[2:] == ("ig", "idgi")])
     assert float(roc["ours"]) == pytest.approx(mean_roc)
     assert "21 rows written" in capsys.readouterr().out
+    figures = sorted(os.listdir(tmp_path / "figures"))
+    assert "insertion.png" in figures and len([f for f in figures if f.startswith("figure3_")]) == 2
 
 
 def test_paper_values_cover_tables_1_to_4():

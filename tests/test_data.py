@@ -159,3 +159,18 @@ def test_correctly_classified_keeps_only_right_predictions():
 
     kept = list(data.correctly_classified(always_class_3, dataset, batch_size=2).as_numpy_iterator())
     assert [name for _, _, name in kept] == [b"a", b"c"]
+
+
+@pytest.mark.skipif(not os.path.isdir(data.FASHION_MNIST_DIR), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_reads_the_real_files():
+    images, labels = data.fashion_mnist("test")
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8 and labels.shape == (10000,)
+    np.testing.assert_array_equal(labels[:5], [9, 2, 1, 1, 6])  # ankle boot, pullover, trouser, trouser, shirt
+    assert np.bincount(labels).tolist() == [1000] * 10
+    train, train_labels = data.fashion_mnist("train", limit=10)
+    assert train.shape == (10, 28, 28) and train_labels.tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+
+
+def test_fashion_mnist_missing_files_say_what_to_install(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        data.fashion_mnist("train", directory=str(tmp_path))

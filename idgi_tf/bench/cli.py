@@ -7,6 +7,7 @@ import os
 import sys
 
 from .. import data, models
+from .._cli import report_error
 from ..metrics.information import MS_SSIM_MIN_SIDE
 from .report import write_report
 from .run import ALL_METHODS, ALL_METRICS, BenchError, Config, run
@@ -83,7 +84,7 @@ def run_parser() -> argparse.ArgumentParser:
 def config_from(args) -> Config:
     model = models.canonical_name(args.model)
     weights = args.weights
-    if weights not in ("imagenet", "none") and not os.path.isfile(weights):
+    if weights not in ("imagenet", "none") and not os.path.isfile(weights):  # before any slow work
         raise BenchError(f"--weights must be imagenet, none or an existing file, got {weights!r}")
     if args.data == "imagenet" and not (args.imagenet_dir and os.path.isdir(args.imagenet_dir)):
         raise BenchError(f"--data imagenet needs --imagenet-dir DIR holding {data.VAL_TAR} (got {args.imagenet_dir!r})")
@@ -137,5 +138,4 @@ def main(argv=None) -> int:
             print(handle.read())
         return 0
     except (BenchError, ValueError, FileNotFoundError) as error:
-        print(f"idgi_tf.bench: error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
+        return report_error("idgi_tf.bench", error)

@@ -18,6 +18,8 @@ import numpy as np
 from .. import data
 from ..metrics.sic_aic import binned_curve
 from ..models import ALIASES
+from ..viz import curves, save
+from ..viz.figure import maps_grid
 
 # (method, rule) -> the paper's column
 COLUMNS = {
@@ -40,6 +42,7 @@ METRICS = {
     "mae": ("4", "Localization MAE (lower is better)"),
 }
 BINS = 100
+FIGURE_GRIDS = 3  # Figure-3 grids drawn by the report, at most
 
 
 def paper_values() -> dict:
@@ -119,8 +122,56 @@ def markdown(records: list[dict], smoke: bool) -> str:
     return "\n".join(lines)
 
 
+def _mean_curves(rows: list[dict], field: str, kind: str | None = None):
+    """Per paper column: the mean insertion curve, or the SIC/AIC curve binned over all images."""
+    series = {}
+    for key, column in COLUMNS.items():
+        members = [row for row in rows if (row["method"], row["rule"]) == key and row.get(field) is not None]
+        if not members:
+            continue
+        if kind is None:
+            series[column] = np.mean([row[field] for row in members], axis=0)
+        else:
+            x = np.concatenate([row[field]["information"] for row in members])
+            y = np.concatenate([row[field][kind] for row in members])
+            series[column] = binned_curve(x, y, BINS, np.median if kind == "sic" else np.mean)
+    return series
+
+
+def write_figures(rows: list[dict], directories, to: str) -> list[str]:
+    """``to/figures/``: mean Insertion and SIC/AIC curves per column, Figure-3 grids of the kept maps."""
+    folder = os.path.join(to, "figures")
+    written = []
+    smoke = " (SMOKE RUN: random weights)" if any(row.get("smoke") for row in rows) else ""
+    plots = [("insertion_curve", None, "insertion", "fraction of pixels inserted", "mean f(canvas)", "Insertion")]
+    plots += [(f"sic_aic_{info}", kind, f"{kind}_{info}", f"normalised {info}", f"{kind.upper()} (binned)",
+               f"{kind.upper()}, {info}") for info in ("entropy", "msssim") for kind in ("sic", "aic")]
+    for field, kind, name, xlabel, ylabel, title in plots:
+        series = _mean_curves(rows, field, kind)
+        if series:
+            length = len(next(iter(series.values())))
+            x = np.linspace(0, 1, length) if kind is None else (np.arange(BINS) + 0.5) / BINS
+            written.append(save(curves(x, list(series.values()), labels=list(series), xlabel=xlabel, ylabel=ylabel,
+                                       title=title + smoke), os.path.join(folder, f"{name}.png")))
+    kept = sorted(os.path.join(d, "maps", f) for d in directories if os.path.isdir(os.path.join(d, "maps"))
+                  for f in os.listdir(os.path.join(d, "maps")) if f.endswith(".npz"))
+    for path in kept[:FIGURE_GRIDS]:
+        with np.load(path) as stored:
+            maps = {tuple(key.split("__")): stored[key].astype(np.float32) for key in stored.files if "__" in key}
+            methods = list(dict.fromkeys(method for method, _ in maps))
+            label = int(stored["label"])
+            image_id = os.path.basename(path)[: -len(".npz")]
+            title = f"{image_id}: {label} {data.class_name(label)}{smoke}"
+            written.append(save(maps_grid(stored["image"], maps, methods, title=title),
+                                os.path.join(folder, f"figure3_{image_id}.png")))
+    return written
+
+
 def write_report(directories, to: str | None = None) -> tuple[str, str]:
-    """Write ``tables.md`` and ``tables.csv`` for the merged rows of ``directories``; return their paths."""
+    """Write ``tables.md``, ``tables.csv`` and ``figures/`` for the merged rows of ``directories``.
+
+    Returns the paths of the two tables.
+    """
     from .results import merged_rows
 
     rows = merged_rows(directories)
@@ -136,4 +187,5 @@ def write_report(directories, to: str | None = None) -> tuple[str, str]:
         writer = csv.DictWriter(handle, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
+    write_figures(rows, directories, to)
     return md_path, csv_path

@@ -18,15 +18,17 @@ import numpy as np
 import tensorflow as tf
 
 from .. import data, metrics, models
+from .._cli import CommandError
+from .._cli import load_model as cli_load_model
 from ..methods import METHODS, attribute
 from .results import append_rows, open_results, row_key
 
 ALL_METHODS = ("ig", "gig", "blurig", "vg")
 ALL_METRICS = ("insertion", "sic_aic", "msssim", "localization")
+FIGURE_IMAGES = 2  # images whose maps a run keeps (OUT/maps/) for the report's Figure-3 grids
 
 
-class BenchError(Exception):
-    """A bad argument or missing input, reported as one line without a traceback."""
+BenchError = CommandError
 
 
 @dataclasses.dataclass
@@ -77,17 +79,7 @@ def distribution(devices: int | None):
 
 
 def load_model(config: Config):
-    keras.utils.set_random_seed(config.seed)
-    weights = None if config.smoke else config.weights
-    try:
-        return models.load(config.model, weights, input_size=config.input_size)
-    except models.WeightsUnavailableError as error:
-        spec = models.MODELS[models.canonical_name(config.model)]
-        raise BenchError(
-            f"ImageNet weights for {spec.name} are not in the Keras cache ({models.keras_cache_dir()}) and "
-            f"could not be downloaded; pass --weights PATH to a local copy of {spec.weights_file}, "
-            "or --weights none for a smoke run on random weights"
-        ) from error
+    return cli_load_model(config.model, config.weights, config.input_size, config.seed)
 
 
 def candidates(config: Config, size: int):
@@ -139,6 +131,7 @@ def score_maps(model, images, labels, masks, maps, names, batch_size) -> list[di
         for i, row in enumerate(fields):
             row["insertion_probability"] = float(result.scores["probability"][i])
             row["insertion_ratio"] = float(result.scores["ratio"][i])
+            row["insertion_curve"] = [round(float(v), 6) for v in result.curves["probability"][i]]
     for name, information in (("sic_aic", "entropy"), ("msssim", "msssim")):
         if name in names:
             result = metrics.sic_aic(model, images, labels, maps, information=information, batch_size=batch_size)
@@ -200,12 +193,14 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -
             return 0
     counts["explained"] += len(ids)
     written = 0
+    kept = {}
     for method in config.methods:
         todo = [r for r in rules_of[method] if any((name, i, method, r) not in done for i in ids)]
         if not todo:
             continue
         maps = attribute(model, images, labels, method, rule=rules_of[method],
                          steps=config.steps, batch_size=config.batch_size)
+        kept.update({(method, rule): value for rule, value in maps.items()})
         for rule in todo:
             fields = score_maps(model, images, labels, masks, maps[rule], config.metrics, config.batch_size)
             rows = [
@@ -217,4 +212,29 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -
             append_rows(handle, rows)
             done.update(row_key(row) for row in rows)
             written += len(rows)
+    _keep_maps(config.out, ids, images, labels, kept, len(config.methods))
     return written
+
+
+def _unit_max(values: np.ndarray) -> np.ndarray:
+    top = values.max()
+    return values / top if top > 0 else values
+
+
+def _keep_maps(out: str, ids, images, labels, maps: dict, num_methods: int) -> None:
+    """Save the maps of the run's first ``FIGURE_IMAGES`` images to ``OUT/maps/ID.npz``.
+
+    Each map is stored 2-D (sum of |.| over channels) and divided by its
+    maximum, as float16: heatmaps do not depend on the scale.
+    """
+    if len({method for method, _ in maps}) < num_methods:
+        return  # some methods were done before a restart: no complete picture from this chunk
+    folder = os.path.join(out, "maps")
+    os.makedirs(folder, exist_ok=True)
+    for i, image_id in enumerate(ids):
+        if len(os.listdir(folder)) >= FIGURE_IMAGES:
+            return
+        arrays = {f"{method}__{rule}": _unit_max(np.abs(value[i]).sum(axis=-1)).astype(np.float16)
+                  for (method, rule), value in maps.items()}
+        np.savez_compressed(os.path.join(folder, f"{image_id}.npz"), image=np.uint8(np.clip(images[i], 0, 255)),
+                            label=labels[i], **arrays)

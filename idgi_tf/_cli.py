@@ -1,0 +1,36 @@
+"""What the command lines share: one-line errors and loading a zoo model from ``--weights``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import keras
+
+from . import models
+
+
+class CommandError(Exception):
+    """A bad argument or missing input, reported as one line without a traceback."""
+
+
+def load_model(name: str, weights: str, input_size: int | None = None, seed: int = 0):
+    """A zoo model for ``--weights imagenet|PATH|none``; missing weights become a one-line error."""
+    if weights not in ("imagenet", "none") and not os.path.isfile(weights):
+        raise CommandError(f"--weights must be imagenet, none or an existing file, got {weights!r}")
+    keras.utils.set_random_seed(seed)
+    try:
+        return models.load(name, None if weights == "none" else weights, input_size=input_size)
+    except models.WeightsUnavailableError as error:
+        spec = models.MODELS[models.canonical_name(name)]
+        raise CommandError(
+            f"ImageNet weights for {spec.name} are not in the Keras cache ({models.keras_cache_dir()}) and "
+            f"could not be downloaded; pass --weights PATH to a local copy of {spec.weights_file}, "
+            "or --weights none for a smoke run on random weights"
+        ) from error
+
+
+def report_error(program: str, error: Exception) -> int:
+    """Print ``program: error: <first line>`` on stderr; the exit status for bad input (2)."""
+    print(f"{program}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+    return 2

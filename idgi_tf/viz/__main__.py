@@ -1,0 +1,72 @@
+"""``python -m idgi_tf.viz``: the IDGI paper's Figure 3 (methods x plain/IDGI) for one picture."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from .. import data, models
+from .._cli import CommandError, load_model, report_error
+from ..methods import METHODS
+from . import save
+from .figure import figure3
+
+EXAMPLES = """examples:
+  python -m idgi_tf.viz --model ResNet50V2 --image chelsea --out fig3.png           # a sample photo
+  python -m idgi_tf.viz --model VGG16 --image cat.jpg --methods ig,blurig --out fig.png
+  python -m idgi_tf.viz --model MobileNetV2 --image coffee --weights none --steps 16 --out smoke.png
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(prog="python -m idgi_tf.viz", description=__doc__.split(":", 1)[1].strip(),
+                                    epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parse.add_argument("--model", required=True, help=f"one of {', '.join(models.MODELS)}")
+    parse.add_argument("--image", required=True,
+                       help=f"an image file, or a sample photo: {', '.join(data.SAMPLE_PHOTOS)}")
+    parse.add_argument("--methods", default="ig,gig,blurig,vg", help=f"rows, from {','.join(METHODS)}")
+    parse.add_argument("--target", type=int, help="class to explain (default: the sample's label, else the top class)")
+    parse.add_argument("--steps", type=int, default=200)
+    parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
+    parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
+    parse.add_argument("--cmap", default="gray", choices=("gray", "magma", "diverging"))
+    parse.add_argument("--out", default="figure3.png")
+    return parse
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown or not methods:
+            raise CommandError(f"--methods takes a comma-separated subset of {','.join(METHODS)}, got {args.methods!r}")
+        if args.image not in data.SAMPLE_PHOTOS and not os.path.isfile(args.image):
+            raise CommandError(f"--image must be an image file or one of {', '.join(data.SAMPLE_PHOTOS)}, "
+                               f"got {args.image!r}")
+        model = load_model(models.canonical_name(args.model), args.weights, args.input_size)
+        size = int(model.input_shape[1])
+        if args.image in data.SAMPLE_PHOTOS:
+            samples = data.sample_images(size)
+            index = samples.names.index(args.image)
+            image, label = samples.images[index], int(samples.labels[index])
+        else:
+            image, label = data.load_image(args.image, size), None
+        probabilities = model(image[None]).numpy()[0]
+        target = args.target if args.target is not None else (label if label is not None else
+                                                              int(np.argmax(probabilities)))
+        note = "RANDOM WEIGHTS, the maps mean nothing; " if args.weights == "none" else ""
+        title = (f"{models.canonical_name(args.model)}: {note}target {target} {data.class_name(target)} "
+                 f"(p = {probabilities[target]:.3f})")
+        figure = figure3(model, image, target, methods=methods, steps=args.steps, cmap=args.cmap, title=title)
+        print(save(figure, args.out))
+        return 0
+    except (CommandError, ValueError, TypeError, FileNotFoundError, OSError) as error:
+        return report_error("idgi_tf.viz", error)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
