@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _checks, paths
+from . import _checks, paths, spectral
 from ._model import (
     batch_size_or_default,
     cached,
@@ -37,6 +37,7 @@ from ._model import (
 from .gradients import EPSILON, compiled_modified_gradient
 from .integrate import compiled_integrate
 from .occlusion import compiled_occlusion
+from .rise import compiled_rise
 from .rules import RULES
 from .smoothgrad import smoothgrad
 
@@ -110,6 +111,22 @@ def _occlusion_options(options: dict) -> dict:
     return {"patch": patch, "stride": stride}
 
 
+def _rise_options(options: dict) -> dict:
+    cells = _checks.positive_int(options["cells"], "cells")
+    return {
+        "nmasks": _checks.positive_int(options["nmasks"], "nmasks"),
+        "cells": cells,
+        "p": _checks.number_in(options["p"], "p", 0.0, 1.0, low_open=True),
+        "seed": int(options["seed"]),
+    }
+
+
+def _build_rise(plan: Plan):
+    masks_per_pass = max(1, plan.batch_size // plan.images_per_group)
+    o = plan.options
+    return compiled_rise(plan.model, o["nmasks"], o["cells"], o["p"], o["seed"], masks_per_pass, plan.jit_compile)
+
+
 def _points_per_chunk(path, images_per_group: int, batch_size: int) -> int:
     """Points per image per model pass: fill ``batch_size``, pad as little as possible."""
     if path.sequential:
@@ -180,6 +197,10 @@ METHODS: dict[str, Method] = {
     "occlusion": Method(
         _build_occlusion, {"patch": 8, "stride": None}, _occlusion_options, True, PLAIN_ONLY, False,
         "Occlusion, output drop per occluded patch (Zeiler & Fergus 2014); 1 + windows passes",
+    ),
+    "rise": Method(
+        _build_rise, {"nmasks": 4000, "cells": 7, "p": 0.5, "seed": 0}, _rise_options, True, PLAIN_ONLY, False,
+        "RISE, output-weighted random masks (Petsiuk et al. 2018); nmasks passes",
     ),
 }
 
@@ -257,6 +278,7 @@ def attribute(
     batch_size: int | None = None,
     jit_compile: bool = False,
     verbose: bool = False,
+    lowpass=None,
     **method_options,
 ):
     """Attribute ``model``'s class scores to the pixels of ``images``.
@@ -268,7 +290,7 @@ def attribute(
         :func:`idgi_tf.models.pixel_model` models).
       targets: int class index per image (N,), or one int for all.
       method: ``"vg"``, ``"gxi"``, ``"ig"``, ``"gig"``, ``"blurig"``, ``"elrp"``,
-        ``"deeplift"``, ``"occlusion"`` (see ``METHODS``) or ``"smoothgrad"``.
+        ``"deeplift"``, ``"occlusion"``, ``"rise"`` (see ``METHODS``) or ``"smoothgrad"``.
       rule: ``"plain"``, ``"idgi"``, or a tuple of both; with a tuple the result
         is ``{rule: array}`` computed from one pass over the path.
       steps: Riemann steps of path methods (default 200; ignored by vg/gxi).
@@ -280,9 +302,14 @@ def attribute(
         not depend on it.
       jit_compile: compile with XLA (helps some models, hurts others).
       verbose: show a progress bar over images.
+      lowpass: a cutoff (fraction of the side < 1, or cycles) to pass the maps
+        through the FORGrad low-pass filter (:func:`idgi_tf.spectral.lowpass`,
+        e.g. ``spectral.PAPER_CUTOFF``); the filtered 2-D map is spread evenly
+        over the channels, so its channel sum is the filter's output.
       **method_options: gig: ``fraction=0.25, max_dist=0.02``; blurig:
         ``max_sigma=50, grad_step=0.01, sqrt=False``; elrp: ``epsilon=1e-4``;
-        occlusion: ``patch=8, stride=patch``; smoothgrad: ``inner="vg",
+        occlusion: ``patch=8, stride=patch``; rise: ``nmasks=4000, cells=7,
+        p=0.5, seed=0``; smoothgrad: ``inner="vg",
         nsamples=50, noise=0.15, seed=0`` plus the inner method's options
         (``rule``, ``steps`` and ``baseline`` go to the inner method).
 
@@ -333,7 +360,15 @@ def attribute(
             results[name][part] = sums[name].numpy()
         if progress is not None:
             progress.add(part.stop - part.start)
+    if lowpass is not None:
+        for name in rule_names:
+            results[name] = spread_over_channels(spectral.lowpass(results[name], lowpass), images.shape[-1])
     return results if not isinstance(rule, str) else results[rule_names[0]]
+
+
+def spread_over_channels(maps_2d: np.ndarray, channels: int) -> np.ndarray:
+    """2-D maps (N, H, W) as (N, H, W, C) float32 whose channel sum is the 2-D map."""
+    return np.repeat(maps_2d[..., None] / channels, channels, axis=-1).astype(np.float32)
 
 
 def explained_output(model, images, targets, *, batch_size: int | None = None, jit_compile=False):

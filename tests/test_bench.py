@@ -106,6 +106,20 @@ def test_shards_cover_the_single_run(tmp_path, single_run):
     assert "| 3 |" in (tmp_path / "tables.md").read_text()  # merged: 3 images per cell
 
 
+def test_lowpass_adds_filtered_columns_beside_the_plain_ones(tmp_path, single_run):
+    assert main(SMOKE + LIGHT + ["--out", str(tmp_path), "--lowpass", "auto"]) == 0
+    rows = rows_by_key(tmp_path)
+    assert len(rows) == 3 * 14  # every (method, rule) twice: as computed and low-passed
+    plain = {key: row for key, row in rows.items() if not key[3].endswith("+lowpass")}
+    assert_same_rows(plain, rows_by_key(single_run))  # the unfiltered rows are untouched
+    table = (tmp_path / "tables.md").read_text()
+    assert "IG+IDGI+LP" in table
+    assert "BlurIG+LP" in table and "VG+LP" in table
+    filtered = [row["roc_auc"] for key, row in rows.items() if key[2:] == ("vg", "plain+lowpass")]
+    unfiltered = [row["roc_auc"] for key, row in rows.items() if key[2:] == ("vg", "plain")]
+    assert filtered != unfiltered
+
+
 def test_two_devices_in_one_process_give_the_single_run(tmp_path, single_run):
     """--devices 2 through MirroredStrategy, on two logical CPU devices (no GPU in CI)."""
     script = (
@@ -135,6 +149,7 @@ def test_two_devices_in_one_process_give_the_single_run(tmp_path, single_run):
         (["--model", "MobileNetV2", "--weights", "/no/such.h5"], "--weights must be imagenet, none or an existing"),
         (["--model", "MobileNetV2", "--weights", "none", "--devices", "64"], "--devices 64 needs 64 devices"),
         (["--model", "MobileNetV2", "--devices", "two"], "--devices must be a positive integer"),
+        (["--model", "MobileNetV2", "--lowpass", "-3"], "--lowpass must be none, auto or a positive cutoff"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(argv, message, capsys):

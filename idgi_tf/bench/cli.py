@@ -9,6 +9,7 @@ import sys
 from .. import data, models
 from .._cli import report_error
 from ..metrics.information import MS_SSIM_MIN_SIDE
+from ..spectral import PAPER_CUTOFF
 from .report import write_report
 from .run import ALL_METHODS, ALL_METRICS, BenchError, Config, run
 
@@ -54,6 +55,20 @@ def _positive(text: str, flag: str) -> int:
     return value
 
 
+def _lowpass(text: str):
+    if text == "none":
+        return None
+    if text == "auto":
+        return PAPER_CUTOFF
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise BenchError(f"--lowpass must be none, auto or a positive cutoff, got {text!r}")
+    return value
+
+
 def run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m idgi_tf.bench", description="Reproduce the IDGI paper's Tables 1-4 for one model.",
@@ -72,6 +87,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", help="build the model at this side (random or file weights only)")
     parser.add_argument("--batch-size", default="32", help="model inputs per pass")
     parser.add_argument("--chunk", default="8", help="images explained together per device (and written together)")
+    parser.add_argument("--lowpass", default="none",
+                        help="none, auto (the paper's 15/224 of the side) or a cutoff (fraction of the side < 1, or "
+                             "cycles): also score the FORGrad low-passed maps, as extra '+LP' columns")
     parser.add_argument("--devices", default="1",
                         help="N or all: GPUs used by this process, through tf.distribute.MirroredStrategy")
     parser.add_argument("--out", help="output folder (default: bench_out/MODEL)")
@@ -105,6 +123,7 @@ def config_from(args) -> Config:
         shard=_shard(args.shard),
         seed=_integer(args.seed, "--seed"),
         devices=None if args.devices == "all" else _positive(args.devices, "--devices"),
+        lowpass=_lowpass(args.lowpass),
     )
     size = config.input_size or models.MODELS[model].size
     if "msssim" in config.metrics and size < MS_SSIM_MIN_SIDE:

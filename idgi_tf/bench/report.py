@@ -28,6 +28,9 @@ COLUMNS = {
     ("blurig", "plain"): "BlurIG", ("blurig", "idgi"): "BlurIG+IDGI",
     ("vg", "plain"): "VG",
 }
+# the same, low-passed (--lowpass); shown only when a run has them
+LOWPASS_COLUMNS = {(method, rule + "+lowpass"): name + "+LP" for (method, rule), name in COLUMNS.items()}
+ALL_COLUMNS = {**COLUMNS, **LOWPASS_COLUMNS}
 # metric key -> (table, title); a row holds it under the field of the same name,
 # or for SIC/AIC under sic_aic_<information>
 METRICS = {
@@ -80,7 +83,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
     paper = paper_values()
     groups: dict = {}
     for row in rows:
-        column = COLUMNS.get((row["method"], row["rule"]))
+        column = ALL_COLUMNS.get((row["method"], row["rule"]))
         if column is not None:
             groups.setdefault((row["model"], column), []).append(row)
     records = []
@@ -107,7 +110,8 @@ def markdown(records: list[dict], smoke: bool) -> str:
     lines = ["# IDGI paper Tables 1-4: ours / paper (difference)", ""]
     if smoke:
         lines += ["**SMOKE RUN on random weights: these numbers mean nothing.**", ""]
-    columns = list(COLUMNS.values())
+    present = {r["column"] for r in records}
+    columns = list(COLUMNS.values()) + [c for c in LOWPASS_COLUMNS.values() if c in present]
     for metric, (table, title) in METRICS.items():
         mine = [r for r in records if r["metric"] == metric]
         if not mine:
@@ -125,7 +129,7 @@ def markdown(records: list[dict], smoke: bool) -> str:
 def _mean_curves(rows: list[dict], field: str, kind: str | None = None):
     """Per paper column: the mean insertion curve, or the SIC/AIC curve binned over all images."""
     series = {}
-    for key, column in COLUMNS.items():
+    for key, column in ALL_COLUMNS.items():
         members = [row for row in rows if (row["method"], row["rule"]) == key and row.get(field) is not None]
         if not members:
             continue

@@ -17,10 +17,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import data, metrics, models
+from .. import data, metrics, models, spectral
 from .._cli import CommandError
 from .._cli import load_model as cli_load_model
-from ..methods import METHODS, attribute
+from ..methods import METHODS, attribute, spread_over_channels
 from .results import append_rows, open_results, row_key
 
 ALL_METHODS = ("ig", "gig", "blurig", "vg")
@@ -49,6 +49,7 @@ class Config:
     shard: tuple = (0, 1)
     seed: int = 0
     devices: int | None = 1
+    lowpass: float | None = None  # FORGrad cutoff: adds "<rule>+lowpass" rows beside the plain ones
 
     @property
     def smoke(self) -> bool:
@@ -165,7 +166,7 @@ def _run(config: Config, progress: bool, replicas: int) -> dict:
     bar = keras.utils.Progbar(total, unit_name="image", stateful_metrics=["images/s"]) if progress else None
     counts = {"seen": 0, "explained": 0, "misclassified": 0, "rows_written": 0, "rows_skipped_done": 0}
     start = time.perf_counter()
-    rules_of = {m: tuple(r for r in ("plain", "idgi") if r in METHODS[m].rules) for m in config.methods}
+    rules_of = {m: rules_for(m, config.lowpass) for m in config.methods}
     with handle:
         for chunk in _chunks(items, config.chunk * replicas):
             counts["seen"] += len(chunk)
@@ -178,6 +179,15 @@ def _run(config: Config, progress: bool, replicas: int) -> dict:
                 rate = counts["seen"] / max(time.perf_counter() - start, 1e-9)
                 bar.add(len(chunk), values=[("images/s", rate)])
     return counts
+
+
+LOWPASS_SUFFIX = "+lowpass"
+
+
+def rules_for(method: str, lowpass) -> tuple:
+    """The row rules of ``method``: its step rules, and each of them low-passed when ``lowpass`` is set."""
+    rules = tuple(r for r in ("plain", "idgi") if r in METHODS[method].rules)
+    return rules + (tuple(r + LOWPASS_SUFFIX for r in rules) if lowpass is not None else ())
 
 
 def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -> int:
@@ -198,9 +208,12 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -
         todo = [r for r in rules_of[method] if any((name, i, method, r) not in done for i in ids)]
         if not todo:
             continue
-        maps = attribute(model, images, labels, method, rule=rules_of[method],
-                         steps=config.steps, batch_size=config.batch_size)
-        kept.update({(method, rule): value for rule, value in maps.items()})
+        base = rules_for(method, None)
+        maps = attribute(model, images, labels, method, rule=base, steps=config.steps, batch_size=config.batch_size)
+        if config.lowpass is not None:
+            maps.update({f"{rule}{LOWPASS_SUFFIX}": spread_over_channels(spectral.lowpass(maps[rule], config.lowpass),
+                                                                         images.shape[-1]) for rule in base})
+        kept.update({(method, rule): maps[rule] for rule in base})
         for rule in todo:
             fields = score_maps(model, images, labels, masks, maps[rule], config.metrics, config.batch_size)
             rows = [

@@ -191,7 +191,7 @@ def _label(value: float) -> str:
 
 
 def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: str = "", log: bool = False,
-           size: tuple = (640, 420), ylim=None) -> np.ndarray:
+           logy: bool = False, size: tuple = (640, 420), ylim=None) -> np.ndarray:
     """A line plot of one or more series, with axes, ticks and a legend, as RGB uint8.
 
     Args:
@@ -200,6 +200,7 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
       labels: legend text per series.
       xlabel, ylabel, title: axis and plot titles.
       log: logarithmic x axis (x must be positive).
+      logy: logarithmic y axis (points with y <= 0 are skipped), e.g. for power spectra.
       size: (width, height) in pixels.
       ylim: (low, high) of the y axis (default: the data's range).
 
@@ -222,13 +223,16 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
     if log and min(x.min() for x in x_list) <= 0:
         raise ValueError("log=True needs positive x values")
     fx = np.log10 if log else (lambda v: v)
+    if logy:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            series = [np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan) for y in series]
     all_x = np.concatenate([fx(x) for x in x_list])
     finite_y = np.concatenate([y[np.isfinite(y)] for y in series])
     x_low, x_high = float(all_x.min()), float(all_x.max())
     if x_high == x_low:
         x_low, x_high = x_low - 0.5, x_high + 0.5
     if ylim is not None:
-        y_low, y_high = (float(v) for v in ylim)
+        y_low, y_high = (math.log10(v) if logy else float(v) for v in ylim)
     elif finite_y.size:
         y_low, y_high = float(finite_y.min()), float(finite_y.max())
     else:
@@ -242,7 +246,8 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
     font = _font(12)
     canvas = Image.new("RGB", (width, height), WHITE)
     draw = ImageDraw.Draw(canvas)
-    y_ticks = nice_ticks(y_low, y_high, 8)
+    y_ticks = (np.arange(math.ceil(y_low), math.floor(y_high) + 1.0) if logy and y_high - y_low >= 1
+               else nice_ticks(y_low, y_high, 8))
     tick_width = max(_text_size(draw, _label(v), font)[0] for v in y_ticks)
     line = _text_size(draw, "Ag", font)[1]
     box_left, box_right = tick_width + line + 18, width - 24
@@ -258,7 +263,7 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
         if y_low - 1e-12 <= value <= y_high + 1e-12:
             _, y = px(10 ** x_low if log else x_low, value)
             draw.line([box_left - 4, y, box_left, y], fill=BLACK)
-            text = _label(value)
+            text = _label(10.0**value if logy else value)
             draw.text((box_left - 6 - _text_size(draw, text, font)[0], y - line / 2 - 1), text, fill=BLACK, font=font)
     x_ticks = 10.0 ** np.arange(math.floor(x_low), math.ceil(x_high) + 1) if log else nice_ticks(x_low, x_high)
     for value in x_ticks:

@@ -1,0 +1,190 @@
+"""Frequencies of attribution maps and the optimal low-pass filter (seed 000, REFERENCE section 4).
+
+Frequencies are measured in cycles per ``side = min(H, W)`` pixels along
+either axis, so one radius means the same spatial scale on non-square maps:
+``r(ky, kx) = side * sqrt((ky / H)^2 + (kx / W)^2)`` for the DFT indices
+``ky, kx`` (signed). On a square map this is the frequency-index radius of
+Xplique's ``forgrad``. A ``cutoff`` below 1 is a fraction of ``side``
+(``15 / 224`` is the paper's sigma for 224-px images); 1 and above are cycles.
+
+* :func:`power_spectrum`: |DFT|^2 of the mean-removed map, averaged over the
+  annuli ``round(r) = 0, 1, ..., side // 2``.
+* :func:`high_frequency_ratio`: the share of the power above a cutoff.
+* :func:`lowpass`: FORGrad (channel mean, ``|.|``, ``rfft2d``, an ideal disc of
+  radius ``cutoff`` (or a Gaussian), ``irfft2d``, ``|.|``), any size.
+* :func:`tune_cutoff`: the paper's argmax of a fidelity score over cutoffs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from .. import _checks
+from .. import metrics as metrics_lib
+from ..metrics._maps import reduce_channels
+
+PAPER_CUTOFF = 15 / 224  # the paper's sigma for 224-px ImageNet images, as a fraction of the side
+KINDS = ("ideal", "gaussian")
+
+
+def _as_maps(maps, how: str = "sum") -> np.ndarray:
+    array = np.asarray(maps, np.float64)
+    if array.ndim not in (3, 4):
+        raise ValueError(f"maps must have shape (N, H, W) or (N, H, W, C), got {array.shape}")
+    flat = reduce_channels(array, how)
+    if not np.isfinite(flat).all():
+        raise ValueError("maps contain NaN or Inf values")
+    return flat
+
+
+def radii(height: int, width: int, half: bool = False) -> np.ndarray:
+    """Frequency radius of every DFT coefficient, in cycles per ``min(H, W)`` (see the module doc).
+
+    ``half=True`` gives the ``rfft2d`` layout (H, W // 2 + 1).
+    """
+    side = min(height, width)
+    ky = np.fft.fftfreq(height)[:, None]
+    kx = (np.fft.rfftfreq(width) if half else np.fft.fftfreq(width))[None, :]
+    return side * np.sqrt(ky**2 + kx**2)
+
+
+def cutoff_cycles(cutoff, height: int, width: int) -> float:
+    """A cutoff given as a fraction of the side (< 1) or in cycles (>= 1), in cycles."""
+    value = _checks.number_in(cutoff, "cutoff", 0.0, float("inf"), low_open=True)
+    return value * min(height, width) if value < 1 else value
+
+
+def power_spectrum(maps, *, how: str = "sum"):
+    """Radially averaged power spectrum of each map (mean removed).
+
+    Args:
+      maps: (N, H, W) or (N, H, W, C) (reduced over channels with ``how``).
+
+    Returns:
+      (frequencies (R,), spectra (N, R)) for the annuli ``round(r) = 0 .. min(H, W) // 2``.
+    """
+    flat = _as_maps(maps, how)
+    _, height, width = flat.shape
+    centred = flat - flat.mean(axis=(1, 2), keepdims=True)
+    power = np.abs(np.fft.fft2(centred)) ** 2 / (height * width)
+    ring = np.round(radii(height, width)).astype(int).ravel()
+    count = min(height, width) // 2 + 1
+    inside = ring < count
+    totals = np.zeros((len(flat), count))
+    np.add.at(totals.T, ring[inside], power.reshape(len(flat), -1)[:, inside].T)
+    return np.arange(count, dtype=np.float64), totals / np.bincount(ring[inside], minlength=count)
+
+
+def high_frequency_ratio(maps, cutoff, *, how: str = "sum") -> np.ndarray:
+    """Share of each map's power (mean removed) at radii above ``cutoff``, (N,); NaN for a flat map."""
+    flat = _as_maps(maps, how)
+    _, height, width = flat.shape
+    power = np.abs(np.fft.fft2(flat - flat.mean(axis=(1, 2), keepdims=True))) ** 2
+    high = radii(height, width) > cutoff_cycles(cutoff, height, width)
+    total = power.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, power[:, high].sum(axis=1) / total, np.nan)
+
+
+@functools.lru_cache(maxsize=64)
+def _mask(height: int, width: int, cutoff: float, kind: str) -> np.ndarray:
+    r = radii(height, width, half=True)
+    if kind == "ideal":
+        return (r <= cutoff).astype(np.float32)
+    return np.exp(-(r**2) / (2.0 * cutoff**2)).astype(np.float32)
+
+
+@functools.partial(tf.function, reduce_retracing=True)
+def _filter(maps, mask, signed: bool):
+    spectrum = tf.signal.rfft2d(maps if signed else tf.abs(maps))
+    filtered = tf.signal.irfft2d(spectrum * tf.cast(mask, tf.complex64), fft_length=tf.shape(maps)[1:])
+    return filtered if signed else tf.abs(filtered)
+
+
+def lowpass(maps, cutoff=PAPER_CUTOFF, *, kind: str = "ideal", signed: bool = False) -> np.ndarray:
+    """FORGrad low-pass filter of attribution maps (Muzellec et al., seed 000), (N, H, W) float32.
+
+    ``channel mean -> |.| -> rfft2d -> x mask -> irfft2d -> |.|``; the mask is
+    the disc ``r <= cutoff`` (``kind="ideal"``, the paper's filter) or
+    ``exp(-r^2 / 2 cutoff^2)`` (``"gaussian"``). ``signed=True`` skips both
+    ``|.|`` (a plain linear filter). Odd and non-square sizes are exact
+    (``irfft2d`` with the original length), unlike Xplique's resize.
+
+    Args:
+      maps: (N, H, W) or (N, H, W, C).
+      cutoff: a fraction of ``min(H, W)`` (< 1; default the paper's 15/224) or cycles (>= 1).
+
+    Example:
+      >>> smooth = lowpass(attribute(model, x, t, "vg"))  # the paper's sigma, 15 px at 224
+    """
+    _checks.choice(kind, "kind", KINDS)
+    array = np.asarray(maps, np.float32)
+    if array.ndim == 4:
+        array = array.mean(axis=-1)
+    if array.ndim != 3:
+        raise ValueError(f"maps must have shape (N, H, W) or (N, H, W, C), got {np.shape(maps)}")
+    if not np.isfinite(array).all():
+        raise ValueError("maps contain NaN or Inf values")
+    _, height, width = array.shape
+    mask = _mask(height, width, cutoff_cycles(cutoff, height, width), kind)
+    return _filter(tf.constant(array), tf.constant(mask), bool(signed)).numpy()
+
+
+@dataclasses.dataclass
+class CutoffSearch:
+    """What :func:`tune_cutoff` found.
+
+    Attributes:
+      best: the cutoff (in cycles) with the best mean score.
+      cutoffs: the cutoffs tried, in cycles.
+      scores: the mean score at each cutoff.
+      unfiltered: the mean score of the maps as given.
+      metric: the metric and its direction ("higher" or "lower" is better).
+    """
+
+    best: float
+    cutoffs: np.ndarray
+    scores: np.ndarray
+    unfiltered: float
+    metric: str
+    better: str
+
+
+METRICS = {"insertion": ("probability", "higher"), "deletion": ("probability", "lower"),
+           "mufidelity": ("mufidelity", "higher")}
+
+
+def tune_cutoff(model, images, targets, maps, *, metric: str = "insertion", grid=None, kind: str = "ideal",
+                batch_size=None) -> CutoffSearch:
+    """The paper's optimal cutoff: the argmax (argmin for deletion) of a fidelity score over cutoffs.
+
+    Args:
+      model, images, targets: a validation set, as for :func:`idgi_tf.attribute`.
+      maps: its attributions (N, H, W[, C]).
+      metric: ``"insertion"`` (probability AUC), ``"deletion"`` or ``"mufidelity"``.
+      grid: cutoffs to try (fractions of the side or cycles; default 12 log-spaced
+        from 1 cycle to the Nyquist radius ``min(H, W) / 2``).
+
+    Returns:
+      :class:`CutoffSearch` with the best cutoff and the whole score-vs-cutoff curve.
+    """
+    _checks.choice(metric, "metric", METRICS)
+    images = _checks.images(images)
+    height, width = images.shape[1:3]
+    side = min(height, width)
+    cutoffs = (np.unique(np.round(np.geomspace(1, side / 2, 12), 2)) if grid is None
+               else np.array([cutoff_cycles(c, height, width) for c in np.atleast_1d(grid)]))
+    key, better = METRICS[metric]
+    run = getattr(metrics_lib, metric)
+
+    def score(candidate):
+        return float(np.nanmean(run(model, images, targets, candidate, batch_size=batch_size).scores[key]))
+
+    scores = np.array([score(lowpass(maps, c, kind=kind)) for c in cutoffs])
+    pick = np.nanargmax if better == "higher" else np.nanargmin
+    return CutoffSearch(best=float(cutoffs[pick(scores)]), cutoffs=cutoffs, scores=scores,
+                        unfiltered=score(_as_maps(maps)), metric=metric, better=better)

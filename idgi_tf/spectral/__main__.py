@@ -1,0 +1,137 @@
+"""``python -m idgi_tf.spectral``: power spectra of attribution maps per method, and the aliasing check.
+
+Writes to ``--out``: ``spectra.png`` (log-log, mean radially averaged power per
+method), ``spectra.csv`` (the curves), ``high_frequency.csv`` (per method, the
+share of power above the paper's cutoff, 15/224 of the side), and
+``aliasing.png``: Vanilla Gradient's spectrum on the model and on the same
+model with blur-then-subsample downsampling (:func:`antialias.antialiased`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+
+import numpy as np
+
+from .. import data, models
+from .._cli import CommandError, load_model, report_error
+from ..methods import METHODS, attribute
+from ..viz import curves, save
+from . import PAPER_CUTOFF, high_frequency_ratio, power_spectrum
+from .antialias import antialiased
+
+DEFAULT_METHODS = "vg,ig,gig,blurig,rise,occlusion"
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(
+        prog="python -m idgi_tf.spectral", description=__doc__.split("\n\n")[0].split(":", 1)[1].strip()
+    )
+    parse.add_argument("--model", required=True, help=f"one of {', '.join(models.MODELS)}")
+    parse.add_argument("--data", choices=("sample",), default="sample", help="the 4 sample photos")
+    parse.add_argument("--methods", default=DEFAULT_METHODS, help=f"from {','.join(METHODS)}")
+    parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
+    parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
+    parse.add_argument("--steps", type=int, default=200, help="steps of ig, gig, blurig")
+    parse.add_argument("--nmasks", type=int, default=4000, help="RISE masks")
+    parse.add_argument("--batch-size", type=int, default=32)
+    parse.add_argument("--out", default="spectral_out")
+    return parse
+
+
+def method_options(method: str, size: int, args) -> dict:
+    """The options each method runs with here (occlusion: overlapping windows of 1/14 of the side)."""
+    if method in ("ig", "gig", "blurig"):
+        return {"steps": args.steps}
+    if method == "rise":
+        return {"nmasks": args.nmasks}
+    if method == "occlusion":
+        patch = max(1, size // 14)
+        return {"patch": patch, "stride": max(1, patch // 2)}
+    return {}
+
+
+def mean_spectrum(model, images, labels, method, options, batch_size):
+    maps = attribute(model, images, labels, method, batch_size=batch_size, **options)
+    frequencies, spectra = power_spectrum(maps)
+    ratios = high_frequency_ratio(maps, PAPER_CUTOFF)  # NaN for a flat map (no power at all)
+    return frequencies, spectra.mean(axis=0), float(np.mean(ratios[np.isfinite(ratios)])) if np.isfinite(
+        ratios).any() else float("nan")
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not methods or any(m not in METHODS for m in methods):
+            raise CommandError(f"--methods takes a comma-separated subset of {','.join(METHODS)}, got {args.methods!r}")
+        name = models.canonical_name(args.model)
+        model = load_model(name, args.weights, args.input_size)
+        size = int(model.input_shape[1])
+        samples = data.sample_images(size)
+        images, labels = samples.images, samples.labels
+        note = " (random weights)" if args.weights == "none" else ""
+        os.makedirs(args.out, exist_ok=True)
+
+        curves_by_method, ratios = {}, {}
+        for method in methods:
+            frequencies, spectrum, ratio = mean_spectrum(
+                model, images, labels, method, method_options(method, size, args), args.batch_size
+            )
+            curves_by_method[method], ratios[method] = spectrum, ratio
+            print(f"{method:>10}: high-frequency share (above {PAPER_CUTOFF * size:.1f} cycles) {ratio:.3f}")
+        shown = frequencies >= 1
+        save(
+            curves(
+                frequencies[shown],
+                [c[shown] for c in curves_by_method.values()],
+                labels=list(curves_by_method),
+                log=True,
+                logy=True,
+                xlabel=f"frequency (cycles per {size} px)",
+                ylabel="power (mean over images)",
+                title=f"Power spectra of attribution maps, {name}{note}",
+            ),
+            os.path.join(args.out, "spectra.png"),
+        )
+        with open(os.path.join(args.out, "spectra.csv"), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["frequency", *curves_by_method])
+            writer.writerows([f, *(c[i] for c in curves_by_method.values())] for i, f in enumerate(frequencies))
+
+        smooth_model = antialiased(model)
+        _, aliased, ratio_before = mean_spectrum(model, images, labels, "vg", {}, args.batch_size)
+        _, smoothed, ratio_after = mean_spectrum(smooth_model, images, labels, "vg", {}, args.batch_size)
+        print(
+            f"aliasing check, vg: high-frequency share {ratio_before:.3f} (strided) -> {ratio_after:.3f} "
+            "(blur-then-subsample)"
+        )
+        save(
+            curves(
+                frequencies[shown],
+                [aliased[shown], smoothed[shown]],
+                labels=["strided (as built)", "blur-then-subsample"],
+                log=True,
+                logy=True,
+                xlabel=f"frequency (cycles per {size} px)",
+                ylabel="power of VG maps",
+                title=f"Aliasing check, {name}{note}",
+            ),
+            os.path.join(args.out, "aliasing.png"),
+        )
+        with open(os.path.join(args.out, "high_frequency.csv"), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["method", "model", "high_frequency_share", "cutoff_cycles"])
+            writer.writerows([m, name, f"{r:.6f}", f"{PAPER_CUTOFF * size:.3f}"] for m, r in ratios.items())
+            writer.writerow(["vg", f"{name} (blur-then-subsample)", f"{ratio_after:.6f}", f"{PAPER_CUTOFF * size:.3f}"])
+        print(f"wrote {args.out}/spectra.png, spectra.csv, high_frequency.csv, aliasing.png")
+        return 0
+    except (CommandError, ValueError, TypeError, FileNotFoundError) as error:
+        return report_error("idgi_tf.spectral", error)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
