@@ -10,7 +10,7 @@ test:
 	$(PYTHON) -m pytest -q tests
 
 lint:
-	$(PYTHON) -m ruff check --line-length 120 --select E,F,W,I,UP idgi_tf tests benchmarks
+	$(PYTHON) -m ruff check --line-length 120 --select E,F,W,I,UP idgi_tf tests benchmarks examples
 
 perf:
 	$(PYTHON) benchmarks/perf_integrators.py

@@ -1,0 +1,203 @@
+"""A Keras callback that explains fixed images while a model trains, and scores the explanations.
+
+At the chosen epochs :class:`AttributionCallback` attributes the softmax
+probability of each image's target (REFERENCE section 1) with every
+(method, rule), scores the maps with the chosen metrics, and writes to
+TensorBoard (``tf.summary``) or, without ``log_dir``, to ``callback.history``:
+
+* ``attributions/<method>_<rule>``: an image grid, one row per image (input,
+  heatmap, overlay);
+* ``<metric>/<method>_<rule>``: the mean score (``insertion`` and
+  ``deletion``: the probability AUC; ``localization``: ROC-AUC against
+  ``masks``; ``mufidelity``);
+* ``completeness_gap/<method>_<rule>``: mean ``|sum A - (f(x) - f(start))|``
+  for path methods (0 for IDGI, up to rounding; shrinks with steps for IG);
+* ``values/<method>_<rule>``: a histogram of the attribution values.
+
+It only reads the model: attributions run in inference mode in their own
+compiled functions, with no random numbers drawn from Keras' or TF's global
+generators, so the weights after ``fit`` are the same with or without it.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import _checks, metrics, viz
+from ._model import call_model, num_classes
+from .methods import METHOD_NAMES, METHODS, attribute, explained_output
+from .paths import gaussian_blur
+from .rules import RULES
+
+CALLBACK_METRICS = ("insertion", "deletion", "localization", "mufidelity")
+OUTPUTS = ("probability", "logit")
+PATH_METHODS = ("ig", "gig", "blurig")
+
+
+class _Probabilities:
+    """``softmax(model(x))`` for a model that returns logits (one object, so compiled functions are cached)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, images):
+        return tf.nn.softmax(call_model(self.model, images), axis=-1)
+
+
+class AttributionCallback(keras.callbacks.Callback):
+    """Log attributions of fixed images and their quality during ``model.fit``.
+
+    Args:
+      images: (N, H, W, C) inputs of the model (its own input space); the first
+        ``max_images`` are used.
+      targets: class per image, or None for the model's prediction at each logged epoch.
+      methods: attribution methods (see :data:`idgi_tf.METHODS`), default IG.
+      rules: step rules for path methods; ``"idgi"`` is skipped for methods without it.
+      steps: Riemann steps of path methods (default 32: cheap enough for every epoch).
+      metrics: any of ``insertion``, ``deletion``, ``localization`` (needs
+        ``masks``), ``mufidelity``.
+      masks: (N, H, W) bool region masks for ``localization``.
+      every_n_epochs: log after epochs n, 2n, ... (1-based).
+      at_start: also log before training (as epoch 0).
+      log_dir: TensorBoard folder; None keeps everything in ``history``.
+      max_images: at most this many images are explained (bounds the cost).
+      output: what the model returns, ``"probability"`` (ends in a softmax) or
+        ``"logit"`` (the callback explains ``softmax(logits)``).
+      batch_size: model inputs per pass.
+
+    ``history`` holds one dict per logged epoch: ``epoch``, ``scalars``
+    (tag -> value), ``histograms`` (tag -> values) and ``images`` (tag -> RGB uint8).
+
+    Example:
+      >>> callback = AttributionCallback(x_val[:8], methods=("ig",), log_dir="logs/attr")
+      >>> model.fit(x, y, epochs=5, callbacks=[callback])   # then: tensorboard --logdir logs
+    """
+
+    def __init__(self, images, targets=None, *, methods=("ig",), rules=("plain", "idgi"), steps: int = 32,
+                 metrics=("insertion", "deletion"), masks=None, every_n_epochs: int = 1, at_start: bool = False,
+                 log_dir: str | None = None, max_images: int = 8, output: str = "probability",
+                 batch_size: int | None = None):
+        super().__init__()
+        self.max_images = _checks.positive_int(max_images, "max_images")
+        self.images = _checks.images(images)[: self.max_images]
+        self.targets = None if targets is None else np.asarray(targets)[: self.max_images]
+        methods = (methods,) if isinstance(methods, str) else tuple(methods)
+        for method in methods:
+            _checks.choice(method, "methods", tuple(m for m in METHOD_NAMES if m != "smoothgrad"))
+        self.methods = methods
+        rules = (rules,) if isinstance(rules, str) else tuple(rules)
+        for rule in rules:
+            _checks.choice(rule, "rules", RULES)
+        self.rules = rules
+        self.steps = _checks.positive_int(steps, "steps")
+        self.metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+        for metric in self.metrics:
+            _checks.choice(metric, "metrics", CALLBACK_METRICS)
+        self.masks = None if masks is None else np.asarray(masks, bool)[: self.max_images]
+        if "localization" in self.metrics and (self.masks is None or self.masks.shape != self.images.shape[:3]):
+            raise ValueError(f"metrics 'localization' needs masks of shape {self.images.shape[:3]}")
+        self.every_n_epochs = _checks.positive_int(every_n_epochs, "every_n_epochs")
+        self.at_start = bool(at_start)
+        self.output = _checks.choice(output, "output", OUTPUTS)
+        self.batch_size = batch_size
+        self.log_dir = log_dir
+        self.history: list[dict] = []
+        self._explained = None
+        self._writer = None
+
+    # ------------------------------------------------------------------ Keras hooks
+
+    def set_model(self, model):
+        super().set_model(model)
+        explained = model if self.output == "probability" else _Probabilities(model)
+        classes = num_classes(model, self.images)  # checks the images fit the model
+        if self.targets is not None:
+            _checks.targets(self.targets, len(self.images), classes)
+        self._explained = explained
+
+    def on_train_begin(self, logs=None):
+        if self.log_dir is not None and self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        if self.at_start:
+            self.log_epoch(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs == 0:
+            self.log_epoch(epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    # ------------------------------------------------------------------ the work
+
+    def _current_targets(self) -> np.ndarray:
+        if self.targets is not None:
+            return self.targets.astype(np.int32)
+        scores = call_model(self._explained, tf.constant(self.images)).numpy()
+        return np.argmax(scores, axis=1).astype(np.int32)
+
+    def _start(self, method: str) -> np.ndarray:
+        """Where the method's path starts: black, or the most-blurred image for Blur IG."""
+        if method == "blurig":
+            return gaussian_blur(self.images, METHODS["blurig"].options["max_sigma"])
+        return np.zeros_like(self.images)
+
+    def log_epoch(self, epoch: int) -> dict:
+        """Explain, score and log now, as ``epoch``; returns the history record."""
+        model, images = self._explained, self.images
+        targets = self._current_targets()
+        record = {"epoch": epoch, "scalars": {}, "histograms": {}, "images": {}}
+        value = explained_output(model, images, targets, batch_size=self.batch_size)
+        for method in self.methods:
+            rules = tuple(r for r in self.rules if r in METHODS[method].rules) or ("plain",)
+            kwargs = {"steps": self.steps} if method in PATH_METHODS else {}
+            maps = attribute(model, images, targets, method, rule=rules, batch_size=self.batch_size, **kwargs)
+            gap_reference = None
+            if method in PATH_METHODS:
+                gap_reference = value - explained_output(model, self._start(method), targets,
+                                                         batch_size=self.batch_size)
+            for rule, attribution in maps.items():
+                tag = f"{method}_{rule}"
+                record["scalars"].update(self._scores(tag, model, targets, attribution))
+                if gap_reference is not None:
+                    gap = np.abs(attribution.sum(axis=(1, 2, 3)) - gap_reference)
+                    record["scalars"][f"completeness_gap/{tag}"] = float(gap.mean())
+                record["histograms"][f"values/{tag}"] = attribution.ravel()
+                record["images"][f"attributions/{tag}"] = self._grid(attribution, epoch, tag)
+        self.history.append(record)
+        if self._writer is not None:
+            self._write(record)
+        return record
+
+    def _scores(self, tag: str, model, targets, attribution) -> dict:
+        scores = {}
+        for metric in self.metrics:
+            if metric == "localization":
+                scores[f"localization/{tag}"] = metrics.localization(attribution, self.masks).means()["roc_auc"]
+                continue
+            result = getattr(metrics, metric)(model, self.images, targets, attribution, batch_size=self.batch_size)
+            key = "mufidelity" if metric == "mufidelity" else "probability"
+            scores[f"{metric}/{tag}"] = result.means()[key]
+        return scores
+
+    def _grid(self, attribution, epoch: int, tag: str) -> np.ndarray:
+        photos = self.images
+        if photos.shape[-1] == 1:
+            photos = np.repeat(photos, 3, axis=-1)
+        low, high = float(photos.min()), float(photos.max())
+        photos = (photos - low) / (high - low) * 255.0 if high > low else np.zeros_like(photos)
+        rows = [[photo, viz.heatmap(a), viz.overlay(photo, a)] for photo, a in zip(photos, attribution)]
+        return viz.grid(rows, col_labels=["input", "map", "overlay"], title=f"{tag}, epoch {epoch}")
+
+    def _write(self, record: dict) -> None:
+        with self._writer.as_default(step=record["epoch"]):
+            for tag, value in record["scalars"].items():
+                tf.summary.scalar(tag, value)
+            for tag, values in record["histograms"].items():
+                tf.summary.histogram(tag, values)
+            for tag, picture in record["images"].items():
+                tf.summary.image(tag, picture[None])
+        self._writer.flush()

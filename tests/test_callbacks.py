@@ -1,0 +1,153 @@
+"""AttributionCallback during a real model.fit: TensorBoard events, schedule, no effect on training, errors."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from idgi_tf.callbacks import AttributionCallback
+
+SIZE = 16
+
+
+def quadrant_data(count=256, seed=0):
+    """Noise images; the class is the quadrant holding a bright 5 x 5 square; masks mark the square."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 60, (count, SIZE, SIZE, 1)).astype(np.float32)
+    y = rng.integers(0, 4, count)
+    masks = np.zeros((count, SIZE, SIZE), bool)
+    for image, mask, label in zip(x, masks, y):
+        row, col = divmod(int(label), 2)
+        top, left = 1 + row * 8 + rng.integers(0, 3), 1 + col * 8 + rng.integers(0, 3)
+        image[top:top + 5, left:left + 5] = 255.0
+        mask[top:top + 5, left:left + 5] = True
+    return x, y.astype(np.int32), masks
+
+
+def small_cnn(kind="sequential", logits=False, seed=0):
+    keras.utils.set_random_seed(seed)
+    head = None if logits else "softmax"
+    if kind == "sequential":
+        return keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Rescaling(1 / 255.0),
+                                 keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                                 keras.layers.Flatten(), keras.layers.Dense(4, activation=head)])
+    if kind == "functional":
+        inputs = keras.Input((SIZE, SIZE, 1))
+        h = keras.layers.Conv2D(8, 3, activation="relu")(keras.layers.Rescaling(1 / 255.0)(inputs))
+        h = keras.layers.GlobalAveragePooling2D()(h)
+        return keras.Model(inputs, keras.layers.Dense(4, activation=head)(h))
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(8, 3, activation="relu")
+            self.pool = keras.layers.GlobalAveragePooling2D()
+            self.dense = keras.layers.Dense(4, activation=head)
+
+        def call(self, inputs):
+            return self.dense(self.pool(self.conv(inputs / 255.0)))
+
+    return Subclassed()
+
+
+def fit(model, callbacks, epochs, logits=False, seed=0):
+    x, y, _ = quadrant_data()
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=logits))
+    keras.utils.set_random_seed(seed)
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
+    return model
+
+
+def event_tags(log_dir):
+    tags = {}
+    for path in glob.glob(f"{log_dir}/**/events.out.tfevents.*", recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, set()).add(event.step)
+    return tags
+
+
+def test_fit_writes_images_scalars_and_histograms_to_tensorboard(tmp_path):
+    x, y, masks = quadrant_data(8, seed=1)
+    callback = AttributionCallback(x, y, methods=("ig", "vg"), metrics=("insertion", "deletion", "localization"),
+                                   masks=masks, steps=8, log_dir=str(tmp_path))
+    fit(small_cnn(), [callback], epochs=2)
+    tags = event_tags(tmp_path)
+    for tag in ("attributions/ig_plain", "attributions/ig_idgi", "attributions/vg_plain", "insertion/ig_idgi",
+                "deletion/vg_plain", "localization/ig_plain", "completeness_gap/ig_plain",
+                "completeness_gap/ig_idgi", "values/ig_idgi"):
+        assert tags.get(tag) == {1, 2}, tag
+    assert "completeness_gap/vg_plain" not in tags  # not a path method
+    last = callback.history[-1]["scalars"]
+    assert last["completeness_gap/ig_idgi"] < 1e-4 < last["completeness_gap/ig_plain"]
+
+
+def test_every_n_epochs_logs_exactly_those_epochs():
+    x, y, _ = quadrant_data(4, seed=2)
+    callback = AttributionCallback(x, y, steps=4, every_n_epochs=2, metrics=("insertion",))
+    fit(small_cnn(), [callback], epochs=4)
+    assert [record["epoch"] for record in callback.history] == [2, 4]
+
+
+def test_training_is_unchanged_by_the_callback():
+    x, y, _ = quadrant_data(4, seed=3)
+    plain = fit(small_cnn(seed=5), [], epochs=2, seed=7)
+    watched = fit(small_cnn(seed=5), [AttributionCallback(x, y, steps=4, methods=("ig", "gig"))], epochs=2, seed=7)
+    for a, b in zip(plain.get_weights(), watched.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind, logits", [("functional", True), ("subclassed", False), ("subclassed", True)])
+def test_functional_and_subclassed_models_with_softmax_or_logits(kind, logits):
+    x, _, _ = quadrant_data(4, seed=4)
+    callback = AttributionCallback(x, None, steps=4, metrics=("insertion",), output="logit" if logits else
+                                   "probability", at_start=True)
+    fit(small_cnn(kind, logits), [callback], epochs=1, logits=logits)
+    assert [record["epoch"] for record in callback.history] == [0, 1]
+    completeness = callback.history[-1]["scalars"]["completeness_gap/ig_idgi"]
+    assert completeness < 1e-5  # f is the softmax probability either way, and IDGI is complete for it
+    assert 0.0 <= callback.history[-1]["scalars"]["insertion/ig_plain"] <= 1.0
+
+
+def test_insertion_rises_as_the_model_learns_the_region():
+    x, y, masks = quadrant_data(8, seed=5)
+    callback = AttributionCallback(x, y, steps=16, metrics=("insertion", "localization"), masks=masks,
+                                   at_start=True, every_n_epochs=4)
+    fit(small_cnn(), [callback], epochs=8)
+    first, last = callback.history[0]["scalars"], callback.history[-1]["scalars"]
+    assert last["insertion/ig_idgi"] > first["insertion/ig_idgi"] + 0.1
+    assert last["localization/ig_idgi"] > 0.8
+
+
+def test_bad_arguments_fail_before_training():
+    x, y, _ = quadrant_data(4)
+    with pytest.raises(ValueError, match="methods must be one of"):
+        AttributionCallback(x, y, methods=("ig", "lime"))
+    with pytest.raises(ValueError, match="metrics must be one of"):
+        AttributionCallback(x, y, metrics=("sic",))
+    with pytest.raises(ValueError, match="localization' needs masks"):
+        AttributionCallback(x, y, metrics=("localization",))
+    with pytest.raises(ValueError, match="rank 4"):
+        AttributionCallback(x[0], y)
+    callback = AttributionCallback(np.zeros((2, 9, 9, 1), np.float32), [0, 1])
+    with pytest.raises(ValueError, match="per-image shape"):
+        fit(small_cnn(), [callback], epochs=1)  # set_model checks before the first batch
+    callback = AttributionCallback(x, [0, 1, 2, 7])
+    with pytest.raises(ValueError, match="target"):
+        callback.set_model(small_cnn())
+
+
+def test_the_training_example_runs_and_shows_insertion_rising(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "train_with_callback.py")
+    done = subprocess.run([sys.executable, script, "--epochs", "2", "--log-dir", str(tmp_path)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = [line.split("|") for line in done.stdout.splitlines() if line.strip()[:1].isdigit() and "|" in line]
+    assert [int(row[0]) for row in table] == [0, 1, 2]
+    assert float(table[-1][2]) > float(table[0][2]) + 0.1  # insertion IG+IDGI after training > before
+    assert f"TensorBoard logs: {tmp_path}" in done.stdout
