@@ -1,17 +1,20 @@
-"""idgi_tf: gradient attribution for Keras image classifiers, with IDGI.
+"""idgi_tf: gradient attribution for Keras image classifiers, with IDGI, and its evaluation.
 
 Public API::
 
     idgi_tf.attribute(model, images, targets, method, rule=..., steps=..., ...)
     idgi_tf.explained_output(model, images, targets)
-    idgi_tf.METHODS                  # method name -> description
-    idgi_tf.models.pixel_model(...)  # preprocessing inside the model
+    idgi_tf.METHODS                  # method name -> how it is computed (summary, options)
+    idgi_tf.models.load(...) / pixel_model(...)
+    idgi_tf.metrics.insertion / sic_aic / localization / sensitivity_n / mufidelity ...
+    idgi_tf.spectral.power_spectrum / lowpass / tune_cutoff
+    idgi_tf.viz (heatmaps, grids, curves) and idgi_tf.callbacks.AttributionCallback (import them)
 
-An attribution is a path (:mod:`idgi_tf.paths`) times a step rule
+A path attribution is a path (:mod:`idgi_tf.paths`) times a step rule
 (:mod:`idgi_tf.rules`), integrated by one compiled loop (:mod:`idgi_tf.integrate`).
 """
 
-from . import data, integrate, models, paths, rules
+from . import data, integrate, metrics, models, paths, rules, spectral
 from .methods import METHODS, attribute, explained_output
 
 __version__ = "0.1.0"
@@ -19,10 +22,12 @@ __version__ = "0.1.0"
 __all__ = [
     "METHODS",
     "attribute",
-    "explained_output",
     "data",
+    "explained_output",
     "integrate",
+    "metrics",
     "models",
     "paths",
     "rules",
+    "spectral",
 ]

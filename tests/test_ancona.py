@@ -176,27 +176,29 @@ def test_unsupported_layers_are_named_not_silently_differentiated(layers, messag
             idgi_tf.attribute(model, inputs(), TARGETS, method)
 
 
-def test_bad_options_of_the_new_methods():
+@pytest.mark.parametrize(
+    "method, options, error, message",
+    [
+        ("elrp", {"epsilon": 0.0}, ValueError, "epsilon"),
+        ("elrp", {"rule": "idgi"}, ValueError, "rule='idgi' does not apply to method 'elrp'"),
+        ("elrp", {"baseline": 1.0}, ValueError, "takes no baseline"),
+        ("occlusion", {"patch": 11}, ValueError, "patch must be at most the image side 10"),
+        ("occlusion", {"patch": 0}, ValueError, "patch"),
+        ("smoothgrad", {"inner": "smoothgrad"}, ValueError, "inner must be one of"),
+        ("smoothgrad", {"nsamples": 0}, ValueError, "nsamples"),
+        ("smoothgrad", {"inner": "ig", "patch": 3}, TypeError, "unknown option"),
+    ],
+)
+def test_bad_options_of_the_new_methods(method, options, error, message):
     model = relu_net(conv=False, bias=True)
-    x = inputs()
+    with pytest.raises(error, match=message):
+        idgi_tf.attribute(model, inputs(), TARGETS, method, **options)
+
+
+def test_modified_gradients_need_a_keras_graph():
+    model = relu_net(conv=False, bias=True)
     with pytest.raises(TypeError, match="needs a functional or Sequential Keras model"):
-        idgi_tf.attribute(lambda images: model(images), x, TARGETS, "elrp")
-    with pytest.raises(ValueError, match="epsilon"):
-        idgi_tf.attribute(model, x, TARGETS, "elrp", epsilon=0.0)
-    with pytest.raises(ValueError, match="rule='idgi' does not apply to method 'elrp'"):
-        idgi_tf.attribute(model, x, TARGETS, "elrp", rule="idgi")
-    with pytest.raises(ValueError, match="takes no baseline"):
-        idgi_tf.attribute(model, x, TARGETS, "elrp", baseline=1.0)
-    with pytest.raises(ValueError, match="patch must be at most the image side 10"):
-        idgi_tf.attribute(model, x, TARGETS, "occlusion", patch=11)
-    with pytest.raises(ValueError, match="patch"):
-        idgi_tf.attribute(model, x, TARGETS, "occlusion", patch=0)
-    with pytest.raises(ValueError, match="inner must be one of"):
-        idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner="smoothgrad")
-    with pytest.raises(ValueError, match="nsamples"):
-        idgi_tf.attribute(model, x, TARGETS, "smoothgrad", nsamples=0)
-    with pytest.raises(TypeError, match="unknown option"):
-        idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner="ig", patch=3)
+        idgi_tf.attribute(lambda images: model(images), inputs(), TARGETS, "elrp")
 
 
 @pytest.mark.skipif(not os.path.isdir(data.FASHION_MNIST_DIR), reason="Debian's dataset-fashion-mnist is not installed")

@@ -58,8 +58,29 @@ def mean_spectrum(model, images, labels, method, options, batch_size):
     maps = attribute(model, images, labels, method, batch_size=batch_size, **options)
     frequencies, spectra = power_spectrum(maps)
     ratios = high_frequency_ratio(maps, PAPER_CUTOFF)  # NaN for a flat map (no power at all)
-    return frequencies, spectra.mean(axis=0), float(np.mean(ratios[np.isfinite(ratios)])) if np.isfinite(
-        ratios).any() else float("nan")
+    return (
+        frequencies,
+        spectra.mean(axis=0),
+        float(np.mean(ratios[np.isfinite(ratios)])) if np.isfinite(ratios).any() else float("nan"),
+    )
+
+
+def plot_spectra(frequencies, spectra: dict, xlabel: str, ylabel: str, title: str, path: str) -> str:
+    """Spectra as a log-log PNG (the zero frequency left out: the mean is removed)."""
+    shown = frequencies >= 1
+    return save(
+        curves(
+            frequencies[shown],
+            [s[shown] for s in spectra.values()],
+            labels=list(spectra),
+            log=True,
+            logy=True,
+            xlabel=xlabel,
+            ylabel=ylabel,
+            title=title,
+        ),
+        path,
+    )
 
 
 def main(argv=None) -> int:
@@ -83,18 +104,13 @@ def main(argv=None) -> int:
             )
             curves_by_method[method], ratios[method] = spectrum, ratio
             print(f"{method:>10}: high-frequency share (above {PAPER_CUTOFF * size:.1f} cycles) {ratio:.3f}")
-        shown = frequencies >= 1
-        save(
-            curves(
-                frequencies[shown],
-                [c[shown] for c in curves_by_method.values()],
-                labels=list(curves_by_method),
-                log=True,
-                logy=True,
-                xlabel=f"frequency (cycles per {size} px)",
-                ylabel="power (mean over images)",
-                title=f"Power spectra of attribution maps, {name}{note}",
-            ),
+        axis = f"frequency (cycles per {size} px)"
+        plot_spectra(
+            frequencies,
+            curves_by_method,
+            axis,
+            "power (mean over images)",
+            f"Power spectra of attribution maps, {name}{note}",
             os.path.join(args.out, "spectra.png"),
         )
         with open(os.path.join(args.out, "spectra.csv"), "w", newline="") as handle:
@@ -109,17 +125,12 @@ def main(argv=None) -> int:
             f"aliasing check, vg: high-frequency share {ratio_before:.3f} (strided) -> {ratio_after:.3f} "
             "(blur-then-subsample)"
         )
-        save(
-            curves(
-                frequencies[shown],
-                [aliased[shown], smoothed[shown]],
-                labels=["strided (as built)", "blur-then-subsample"],
-                log=True,
-                logy=True,
-                xlabel=f"frequency (cycles per {size} px)",
-                ylabel="power of VG maps",
-                title=f"Aliasing check, {name}{note}",
-            ),
+        plot_spectra(
+            frequencies,
+            {"strided (as built)": aliased, "blur-then-subsample": smoothed},
+            axis,
+            "power of VG maps",
+            f"Aliasing check, {name}{note}",
             os.path.join(args.out, "aliasing.png"),
         )
         with open(os.path.join(args.out, "high_frequency.csv"), "w", newline="") as handle:
