@@ -142,6 +142,6 @@ def test_spectral_command_writes_its_files(tmp_path, capsys):
     assert spectral_main(["--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "4",
                           "--nmasks", "16", "--methods", "vg,ig,rise", "--out", str(out)]) == 0
     assert sorted(os.listdir(out)) == ["aliasing.png", "high_frequency.csv", "spectra.csv", "spectra.png"]
-    assert (out / "spectra.csv").read_text().splitlines()[0] == "frequency,vg,ig,rise"
+    assert (out / "spectra.csv").read_text().splitlines()[0] == "frequency,vg,ig,rise,vg_blur_then_subsample"
     assert spectral_main(["--model", "MobileNetV2", "--methods", "vg,nope", "--weights", "none"]) == 2
     assert "--methods takes" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """``python -m idgi_tf.spectral``: power spectra of attribution maps per method, and the aliasing check.
 
 Writes to ``--out``: ``spectra.png`` (log-log, mean radially averaged power per
-method), ``spectra.csv`` (the curves), ``high_frequency.csv`` (per method, the
+method), ``spectra.csv`` (the curves, and VG's on the anti-aliased twin), ``high_frequency.csv`` (per method, the
 share of power above the paper's cutoff, 15/224 of the side), and
 ``aliasing.png``: Vanilla Gradient's spectrum on the model and on the same
 model with blur-then-subsample downsampling (:func:`antialias.antialiased`).
@@ -113,10 +113,6 @@ def main(argv=None) -> int:
             f"Power spectra of attribution maps, {name}{note}",
             os.path.join(args.out, "spectra.png"),
         )
-        with open(os.path.join(args.out, "spectra.csv"), "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["frequency", *curves_by_method])
-            writer.writerows([f, *(c[i] for c in curves_by_method.values())] for i, f in enumerate(frequencies))
 
         smooth_model = antialiased(model)
         _, aliased, ratio_before = mean_spectrum(model, images, labels, "vg", {}, args.batch_size)
@@ -133,6 +129,11 @@ def main(argv=None) -> int:
             f"Aliasing check, {name}{note}",
             os.path.join(args.out, "aliasing.png"),
         )
+        columns = {**curves_by_method, "vg_blur_then_subsample": smoothed}
+        with open(os.path.join(args.out, "spectra.csv"), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["frequency", *columns])
+            writer.writerows([f, *(c[i] for c in columns.values())] for i, f in enumerate(frequencies))
         with open(os.path.join(args.out, "high_frequency.csv"), "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["method", "model", "high_frequency_share", "cutoff_cycles"])

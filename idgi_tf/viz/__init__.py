@@ -250,13 +250,19 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
                else nice_ticks(y_low, y_high, 8))
     tick_width = max(_text_size(draw, _label(v), font)[0] for v in y_ticks)
     line = _text_size(draw, "Ag", font)[1]
-    box_left, box_right = tick_width + line + 18, width - 24
+    box_left, box_right = tick_width + line + 22, width - 24
     box_top, box_bottom = (line + 14) if title else 10, height - 2 * line - 18
 
     def px(x, y):
         u = (fx(x) - x_low) / (x_high - x_low)
         v = (y - y_low) / (y_high - y_low)
         return box_left + u * (box_right - box_left), box_bottom - v * (box_bottom - box_top)
+
+    if ylabel:
+        label = Image.new("RGB", (_text_size(draw, ylabel, font)[0] + 4, line + 4), WHITE)
+        ImageDraw.Draw(label).text((2, 0), ylabel, fill=BLACK, font=font)
+        rotated = label.rotate(90, expand=True)
+        canvas.paste(rotated, (2, int((box_top + box_bottom - rotated.height) / 2)))
 
     draw.rectangle([box_left, box_top, box_right, box_bottom], outline=BLACK)
     for value in y_ticks:
@@ -277,12 +283,6 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
     if xlabel:
         draw.text(((box_left + box_right - _text_size(draw, xlabel, font)[0]) / 2, height - line - 6), xlabel,
                   fill=BLACK, font=font)
-    if ylabel:
-        label = Image.new("RGB", (_text_size(draw, ylabel, font)[0] + 4, line + 4), WHITE)
-        ImageDraw.Draw(label).text((2, 0), ylabel, fill=BLACK, font=font)
-        rotated = label.rotate(90, expand=True)
-        canvas.paste(rotated, (2, int((box_top + box_bottom - rotated.height) / 2)))
-
     # Series are drawn on their own layer and only its inside of the axes box is kept.
     plot = Image.new("RGB", (width, height), WHITE)
     plot_draw = ImageDraw.Draw(plot)
