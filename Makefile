@@ -15,6 +15,7 @@ lint:
 perf:
 	$(PYTHON) benchmarks/perf_integrators.py
 	$(PYTHON) benchmarks/perf_metrics.py
+	$(PYTHON) benchmarks/perf_methods.py
 
 # The README's main command: the paper's tables for ResNet50V2 on the sample photos
 # (needs the ImageNet weights in the Keras cache; see README).
