@@ -32,6 +32,7 @@ import functools
 import keras
 import tensorflow as tf
 
+from . import _checks
 from ._model import cached
 
 EPSILON = 1e-4
@@ -162,7 +163,7 @@ class ModifiedModel:
                 f"method {rule!r} needs a functional or Sequential Keras model, got {type(model).__name__}"
             )
         self.model = model
-        self.rule = rule
+        self.rule = _checks.choice(rule, "rule", RULES)
         self.wrap = rescale_rule if rule == "deeplift" else functools.partial(epsilon_rule, epsilon=epsilon)
         self.final = _final_layer(model)
         self._check(model)
