@@ -14,10 +14,16 @@ class CommandError(Exception):
     """A bad argument or missing input, reported as one line without a traceback."""
 
 
-def load_model(name: str, weights: str, input_size: int | None = None, seed: int = 0):
-    """A zoo model for ``--weights imagenet|PATH|none``; missing weights become a one-line error."""
+def check_weights(weights: str) -> str:
+    """``--weights``: imagenet, none, or an existing file."""
     if weights not in ("imagenet", "none") and not os.path.isfile(weights):
         raise CommandError(f"--weights must be imagenet, none or an existing file, got {weights!r}")
+    return weights
+
+
+def load_model(name: str, weights: str, input_size: int | None = None, seed: int = 0):
+    """A zoo model for ``--weights imagenet|PATH|none``; missing weights become a one-line error."""
+    check_weights(weights)
     keras.utils.set_random_seed(seed)
     try:
         return models.load(name, None if weights == "none" else weights, input_size=input_size)

@@ -153,8 +153,7 @@ class AttributionCallback(keras.callbacks.Callback):
         value = explained_output(model, images, targets, batch_size=self.batch_size)
         for method in self.methods:
             rules = tuple(r for r in self.rules if r in METHODS[method].rules) or ("plain",)
-            kwargs = {"steps": self.steps} if method in PATH_METHODS else {}
-            maps = attribute(model, images, targets, method, rule=rules, batch_size=self.batch_size, **kwargs)
+            maps = attribute(model, images, targets, method, rule=rules, steps=self.steps, batch_size=self.batch_size)
             gap_reference = None
             if method in PATH_METHODS:
                 gap_reference = value - explained_output(model, self._start(method), targets,

@@ -28,7 +28,7 @@ from . import _checks, paths, spectral
 from ._model import (
     batch_size_or_default,
     cached,
-    compiled_value,
+    explained_values,
     image_groups,
     num_classes,
     on_replicas,
@@ -379,11 +379,4 @@ def explained_output(model, images, targets, *, batch_size: int | None = None, j
     """
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
-    batch_size = batch_size_or_default(batch_size)
-    run = compiled_value(model, jit_compile)
-    return np.concatenate(
-        [
-            on_replicas(run, tf.constant(images[part]), tf.constant(targets[part])).numpy()
-            for part in image_groups(len(images), batch_size * replica_count())
-        ]
-    ).astype(np.float32)
+    return explained_values(model, images, targets, batch_size_or_default(batch_size), jit_compile)

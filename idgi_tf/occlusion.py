@@ -36,6 +36,18 @@ def windows(height: int, width: int, patch: int, stride: int) -> np.ndarray:
     return np.stack([tops.ravel(), lefts.ravel()], axis=1)
 
 
+def coverage(height: int, width: int, patch: int, stride: int) -> np.ndarray:
+    """How many windows cover each pixel (H, W): the windows are a grid, so rows times columns."""
+
+    def along(size):
+        counts = np.zeros(size)
+        for start in window_starts(size, patch, stride):
+            counts[start:start + patch] += 1
+        return counts
+
+    return np.outer(along(height), along(width))
+
+
 def _window_masks(corners: tf.Tensor, patch: int, height: int, width: int) -> tf.Tensor:
     """float32 masks (k, H, W), 1 inside each window."""
     rows = tf.range(height)[None, :, None]
@@ -52,7 +64,6 @@ def occlusion(model, patch, stride, windows_per_pass, images, baseline, targets)
     corners = tf.constant(windows(height, width, patch, stride))
     count = int(corners.shape[0])
     k = min(windows_per_pass, count)
-    coverage = tf.reduce_sum(_window_masks(corners, patch, height, width), axis=0)
     reference = explained_value(model, images, targets)
     tiled_targets = tf.tile(targets, [k])
 
@@ -69,7 +80,7 @@ def occlusion(model, patch, stride, windows_per_pass, images, baseline, targets)
     _, sums = tf.while_loop(
         lambda r, _: r < -(-count // k), body, (tf.constant(0), tf.zeros([n, height, width], tf.float64))
     )
-    share = sums / tf.cast(coverage, tf.float64)[None] / float(patch * patch * channels)
+    share = sums / coverage(height, width, patch, stride)[None] / float(patch * patch * channels)
     return {"plain": tf.repeat(share[..., None], channels, axis=-1)}
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import data, models
-from .._cli import report_error
+from .._cli import check_weights, report_error
 from ..metrics.information import MS_SSIM_MIN_SIDE
 from ..spectral import PAPER_CUTOFF
 from .report import write_report
@@ -101,9 +101,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 def config_from(args) -> Config:
     model = models.canonical_name(args.model)
-    weights = args.weights
-    if weights not in ("imagenet", "none") and not os.path.isfile(weights):  # before any slow work
-        raise BenchError(f"--weights must be imagenet, none or an existing file, got {weights!r}")
+    weights = check_weights(args.weights)  # before any slow work
     if args.data == "imagenet" and not (args.imagenet_dir and os.path.isdir(args.imagenet_dir)):
         raise BenchError(f"--data imagenet needs --imagenet-dir DIR holding {data.VAL_TAR} (got {args.imagenet_dir!r})")
     config = Config(

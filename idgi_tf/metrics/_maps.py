@@ -30,6 +30,14 @@ def reduce_channels(maps, how: str = "sum") -> np.ndarray:
     return np.abs(maps).sum(axis=-1)
 
 
+def finite_maps(maps, how: str = "sum") -> np.ndarray:
+    """:func:`reduce_channels` of ``maps``, refusing NaN or Inf values."""
+    flat = reduce_channels(maps, how)
+    if not np.isfinite(flat).all():
+        raise ValueError("maps contain NaN or Inf values")
+    return flat
+
+
 def checked_maps(maps, images: np.ndarray, how: str) -> np.ndarray:
     """2-D maps (N, H, W) that match ``images`` (N, H, W, C) and are finite."""
     array = np.asarray(maps)

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import batch_size_or_default, cached, compiled_value, explained_value, image_groups, num_classes
+from .._model import batch_size_or_default, cached, explained_value, explained_values, num_classes
 from ._canvas import chunk_plan
 from ._maps import checked_maps
 from .result import MetricResult
@@ -71,10 +71,7 @@ def _checked(model, images, targets, maps, baseline, batch_size, how):
     flat_maps = checked_maps(maps, images, how)
     base = _checks.like_images(baseline, images, "baseline")
     batch_size = batch_size_or_default(batch_size)
-    reference = np.concatenate([
-        compiled_value(model)(tf.constant(images[part]), tf.constant(targets[part])).numpy()
-        for part in image_groups(len(images), batch_size)
-    ]).astype(np.float64)
+    reference = explained_values(model, images, targets, batch_size).astype(np.float64)
     return images, targets, flat_maps, base, batch_size, reference
 
 

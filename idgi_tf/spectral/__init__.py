@@ -25,20 +25,10 @@ import tensorflow as tf
 
 from .. import _checks
 from .. import metrics as metrics_lib
-from ..metrics._maps import reduce_channels
+from ..metrics._maps import finite_maps
 
 PAPER_CUTOFF = 15 / 224  # the paper's sigma for 224-px ImageNet images, as a fraction of the side
 KINDS = ("ideal", "gaussian")
-
-
-def _as_maps(maps, how: str = "sum") -> np.ndarray:
-    array = np.asarray(maps, np.float64)
-    if array.ndim not in (3, 4):
-        raise ValueError(f"maps must have shape (N, H, W) or (N, H, W, C), got {array.shape}")
-    flat = reduce_channels(array, how)
-    if not np.isfinite(flat).all():
-        raise ValueError("maps contain NaN or Inf values")
-    return flat
 
 
 def radii(height: int, width: int, half: bool = False) -> np.ndarray:
@@ -58,6 +48,12 @@ def cutoff_cycles(cutoff, height: int, width: int) -> float:
     return value * min(height, width) if value < 1 else value
 
 
+def _power(flat: np.ndarray) -> np.ndarray:
+    """|DFT|^2 / (H W) of each mean-removed map (N, H, W)."""
+    centred = flat - flat.mean(axis=(1, 2), keepdims=True)
+    return np.abs(np.fft.fft2(centred)) ** 2 / (flat.shape[1] * flat.shape[2])
+
+
 def power_spectrum(maps, *, how: str = "sum"):
     """Radially averaged power spectrum of each map (mean removed).
 
@@ -67,10 +63,9 @@ def power_spectrum(maps, *, how: str = "sum"):
     Returns:
       (frequencies (R,), spectra (N, R)) for the annuli ``round(r) = 0 .. min(H, W) // 2``.
     """
-    flat = _as_maps(maps, how)
+    flat = finite_maps(maps, how)
     _, height, width = flat.shape
-    centred = flat - flat.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(centred)) ** 2 / (height * width)
+    power = _power(flat)
     ring = np.round(radii(height, width)).astype(int).ravel()
     count = min(height, width) // 2 + 1
     inside = ring < count
@@ -81,9 +76,9 @@ def power_spectrum(maps, *, how: str = "sum"):
 
 def high_frequency_ratio(maps, cutoff, *, how: str = "sum") -> np.ndarray:
     """Share of each map's power (mean removed) at radii above ``cutoff``, (N,); NaN for a flat map."""
-    flat = _as_maps(maps, how)
+    flat = finite_maps(maps, how)
     _, height, width = flat.shape
-    power = np.abs(np.fft.fft2(flat - flat.mean(axis=(1, 2), keepdims=True))) ** 2
+    power = _power(flat)
     high = radii(height, width) > cutoff_cycles(cutoff, height, width)
     total = power.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -187,4 +182,4 @@ def tune_cutoff(model, images, targets, maps, *, metric: str = "insertion", grid
     scores = np.array([score(lowpass(maps, c, kind=kind)) for c in cutoffs])
     pick = np.nanargmax if better == "higher" else np.nanargmin
     return CutoffSearch(best=float(cutoffs[pick(scores)]), cutoffs=cutoffs, scores=scores,
-                        unfiltered=score(_as_maps(maps)), metric=metric, better=better)
+                        unfiltered=score(finite_maps(maps)), metric=metric, better=better)

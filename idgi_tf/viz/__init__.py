@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import _checks
-from ..metrics._maps import reduce_channels
+from ..metrics._maps import finite_maps
 
 # matplotlib's magma at 9 evenly spaced points (RGB 0-255), interpolated linearly.
 _MAGMA = np.array([
@@ -61,10 +61,7 @@ def _map_2d(attribution, how: str) -> np.ndarray:
     array = np.asarray(attribution, dtype=np.float64)
     if array.ndim not in (2, 3):
         raise ValueError(f"map must have shape (H, W) or (H, W, C), got {array.shape}")
-    flat = reduce_channels(array[None], how)[0] if array.ndim == 3 else array
-    if not np.isfinite(flat).all():
-        raise ValueError("map contains NaN or Inf values")
-    return flat
+    return finite_maps(array[None], how)[0]
 
 
 def heatmap(attribution, *, how: str = "sum_abs", clip_percentile: float = 99.0, cmap: str = "magma"):

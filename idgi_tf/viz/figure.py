@@ -34,8 +34,7 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
     maps = {}
     for method in methods:
         rules = tuple(rule for rule in RULE_COLUMNS if rule in METHODS[method].rules)
-        kwargs = {"steps": steps} if METHODS[method].rules != {"plain"} else {}
-        by_rule = attribute(model, images, [target], method, rule=rules, batch_size=batch_size, **kwargs)
+        by_rule = attribute(model, images, [target], method, rule=rules, steps=steps, batch_size=batch_size)
         maps.update({(method, rule): value[0] for rule, value in by_rule.items()})
     title = title if title is not None else f"target: {target} {data.class_name(target)}"
     return maps_grid(images[0], maps, methods, cmap=cmap, how=how, title=title)
