@@ -28,11 +28,9 @@ def load_model(name: str, weights: str, input_size: int | None = None, seed: int
     try:
         return models.load(name, None if weights == "none" else weights, input_size=input_size)
     except models.WeightsUnavailableError as error:
-        spec = models.MODELS[models.canonical_name(name)]
         raise CommandError(
-            f"ImageNet weights for {spec.name} are not in the Keras cache ({models.keras_cache_dir()}) and "
-            f"could not be downloaded; pass --weights PATH to a local copy of {spec.weights_file}, "
-            "or --weights none for a smoke run on random weights"
+            f"{error}; or pass --weights PATH to a local weights file, or --weights none for a smoke run on "
+            f"random weights (EfficientNetLite0/1/2 have trained weights that install offline)"
         ) from error
 
 

@@ -157,23 +157,55 @@ SAMPLE_PHOTOS = {
     "rocket": (657, (298, 125, 346, 410)),  # missile: the launch vehicle
     "astronaut": (812, (352, 0, 470, 290)),  # space_shuttle: the shuttle model
 }
+# The ILSVRC2012 validation photos shipped in the package (BSD licence, see _data/imagenet_val_samples/).
+VAL_SAMPLES_DIR = "imagenet_val_samples"
+SAMPLE_SETS = ("imagenet", "photos")
 
 
-def sample_images(size: int = 224) -> Samples:
-    """Four real photographs shipped by scikit-image, with labels and hand-made boxes.
+def val_sample_files() -> list[str]:
+    """Paths of the 7 ILSVRC2012 validation JPEGs shipped with the package, in name order."""
+    folder = _package_file(VAL_SAMPLES_DIR)
+    return sorted(str(folder.joinpath(name)) for name in os.listdir(str(folder)) if name.endswith(".JPEG"))
+
+
+def sample_images(size: int = 224, which=SAMPLE_SETS) -> Samples:
+    """Real photographs that ship with the package and scikit-image, with labels and boxes.
 
     The default data of the benchmark and the examples: it runs anywhere,
-    without downloads. Labels are the ImageNet classes a person would give.
-    """
-    from skimage import data as skdata
+    without downloads.
 
-    images, labels, masks = [], [], []
-    for name, (label, box) in SAMPLE_PHOTOS.items():
-        image, moved = load_image(getattr(skdata, name)(), size, boxes=[box])
+    Args:
+      size: the model's input side (the pinned resize-and-crop policy).
+      which: ``"imagenet"``, ``"photos"`` or both (default, in that order):
+        ``imagenet`` = 7 ILSVRC2012 validation images with their true labels
+        and official boxes (names ``ILSVRC2012_val_…``); ``photos`` = 4
+        scikit-image photographs (``chelsea``, ``coffee``, ``rocket``,
+        ``astronaut``) with the ImageNet class a person would give and a
+        hand-drawn box.
+    """
+    which = (which,) if isinstance(which, str) else tuple(which)
+    for part in which:
+        _checks.choice(part, "which", SAMPLE_SETS)
+    if not which:
+        raise ValueError(f"which must name at least one of {SAMPLE_SETS}, got {which!r}")
+    sources = []  # (name, pixels or path, label, boxes)
+    if "imagenet" in which:
+        boxes, labels = read_boxes(), val_labels()
+        for path in val_sample_files():
+            number = val_index(path)
+            sources.append((os.path.basename(path)[: -len(".JPEG")], path, int(labels[number]), boxes[number]))
+    if "photos" in which:
+        from skimage import data as skdata
+
+        for name, (label, box) in SAMPLE_PHOTOS.items():
+            sources.append((name, getattr(skdata, name)(), label, [box]))
+    images, masks = [], []
+    for _, source, _, boxes in sources:
+        image, moved = load_image(source, size, boxes=boxes)
         images.append(image)
-        labels.append(label)
         masks.append(box_mask(moved, size).numpy())
-    return Samples(np.stack(images), np.array(labels, np.int32), np.stack(masks), list(SAMPLE_PHOTOS))
+    labels = np.array([label for _, _, label, _ in sources], np.int32)
+    return Samples(np.stack(images), labels, np.stack(masks), [name for name, _, _, _ in sources])
 
 
 # --------------------------------------------------------------------------- ImageNet validation

