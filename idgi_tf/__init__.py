@@ -14,8 +14,13 @@ A path attribution is a path (:mod:`idgi_tf.paths`) times a step rule
 (:mod:`idgi_tf.rules`), integrated by one compiled loop (:mod:`idgi_tf.integrate`).
 """
 
-from . import data, integrate, metrics, models, paths, rules, spectral
-from .methods import METHODS, attribute, explained_output
+from ._startup import quiet_tensorflow_import
+
+with quiet_tensorflow_import():  # hides TensorFlow's start-up notices under `python -m idgi_tf.<command>` only
+    import tensorflow  # noqa: F401
+
+from . import data, integrate, metrics, models, paths, rules, spectral  # noqa: E402
+from .methods import METHODS, attribute, explained_output  # noqa: E402
 
 __version__ = "0.1.0"
 

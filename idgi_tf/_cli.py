@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 import keras
 
 from . import models
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the examples' layout and adds every option's default to its help."""
 
 
 class CommandError(Exception):

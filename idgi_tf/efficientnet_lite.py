@@ -167,15 +167,17 @@ def assign_state_dict(model: keras.Model, state: dict) -> None:
         key, or the first tensor whose shape does not fit.
     """
     by_layer: dict[str, dict] = {}
+    keys_of: dict[str, str] = {}  # Keras layer -> one of its state-dict keys, for messages
     for key, value in state.items():
         if key.endswith(IGNORED_SUFFIX):
             continue
         prefix, _, field = key.rpartition(".")
         by_layer.setdefault(keras_name(prefix), {})[field] = value
+        keys_of.setdefault(keras_name(prefix), key)
     layers = {layer.name: layer for layer in model.layers if layer.weights}
     unknown = sorted(set(by_layer) - set(layers))
     if unknown:
-        raise ValueError(f"state dict key prefix {unknown[0]!r} has no layer in {model.name}")
+        raise ValueError(f"state dict key {keys_of[unknown[0]]!r} has no layer in {model.name}")
     missing = sorted(set(layers) - set(by_layer))
     if missing:
         raise ValueError(f"layer {missing[0]!r} of {model.name} has no tensors in the state dict")

@@ -221,12 +221,13 @@ class ModifiedModel:
         activation = self._activation(layer)
         if kind == "Activation":
             return args[0] if activation in (None, "drop") else self.wrap(activation)(args[0])
+        kwargs = {**kwargs, "training": False}  # inference, whatever the graph recorded (e.g. Dropout's call)
         if activation is None:
-            return layer(*args, training=False, **kwargs)
+            return layer(*args, **kwargs)
         saved = layer.activation
         layer.activation = keras.activations.linear
         try:
-            z = layer(*args, training=False, **kwargs)
+            z = layer(*args, **kwargs)
         finally:
             layer.activation = saved
         return z if activation == "drop" else self.wrap(activation)(z)

@@ -20,7 +20,6 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -34,6 +33,7 @@ from ._model import (
     on_replicas,
     replica_count,
 )
+from ._progress import progress_bar
 from .gradients import EPSILON, compiled_modified_gradient
 from .integrate import compiled_integrate
 from .occlusion import compiled_occlusion
@@ -351,7 +351,7 @@ def attribute(
     group = min(len(images), batch_size * replicas)
     run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), bool(jit_compile), options))
     results = {name: np.empty(images.shape, np.float32) for name in rule_names}
-    progress = keras.utils.Progbar(len(images), unit_name="image") if verbose else None
+    progress = progress_bar(len(images), unit_name="image") if verbose else None
     for part in image_groups(len(images), group):
         sums = on_replicas(
             run, tf.constant(images[part]), tf.constant(baseline[part]), tf.constant(targets[part])

@@ -14,15 +14,18 @@ from idgi_tf import models
 from idgi_tf.gradients import ModifiedModel
 
 # The deeper siblings (DenseNet169/201, ResNet101V2/152V2, VGG19) repeat these layer types.
-ONE_PER_FAMILY = ("DenseNet121", "InceptionV3", "MobileNetV2", "ResNet50V2", "VGG16", "Xception")
+ONE_PER_FAMILY = ("DenseNet121", "InceptionV3", "MobileNetV2", "ResNet50V2", "VGG16", "Xception", "EfficientNetLite0")
 SMALL = {name: max(spec.min_size, 32) for name, spec in models.MODELS.items()}
 
 
-def test_the_table_lists_the_papers_eleven_models():
-    assert sorted(models.MODELS) == sorted([
+def test_the_table_lists_the_papers_eleven_models_and_efficientnet_lite():
+    assert sorted(models.PAPER_MODELS) == sorted([
         "DenseNet121", "DenseNet169", "DenseNet201", "InceptionV3", "MobileNetV2", "ResNet50V2",
         "ResNet101V2", "ResNet152V2", "VGG16", "VGG19", "Xception"])
-    assert {spec.preprocess for spec in models.MODELS.values()} == {"tf", "torch", "caffe"}
+    assert sorted(models.MODELS) == sorted([*models.PAPER_MODELS, "EfficientNetLite0", "EfficientNetLite1",
+                                            "EfficientNetLite2"])
+    assert {spec.preprocess for spec in models.PAPER_MODELS.values()} == {"tf", "torch", "caffe"}
+    assert {spec.preprocess for spec in models.LITE_MODELS.values()} == {"lite"}
     assert models.canonical_name("ResNet151V2") == "ResNet152V2"
     with pytest.raises(ValueError, match="model name must be one of"):
         models.load("ResNet18", None)
@@ -42,7 +45,10 @@ def test_architecture_builds_in_pixel_space_and_ig_idgi_is_complete(name):
     # Black pixels reach the network as the family's preprocessed black.
     network = model.layers[-1]
     black = np.zeros((1, size, size, 3), np.float32)
-    preprocessed = keras.applications.imagenet_utils.preprocess_input(black.copy(), mode=spec.preprocess)
+    if spec.preprocess == "lite":  # EfficientNet-Lite's TF reference: (x - 127) / 128
+        preprocessed = (black - 127.0) / 128.0
+    else:
+        preprocessed = keras.applications.imagenet_utils.preprocess_input(black.copy(), mode=spec.preprocess)
     np.testing.assert_allclose(model(black).numpy(), network(preprocessed).numpy(), rtol=1e-5, atol=1e-7)
     # IDGI over IG is complete on the real architecture.
     targets = np.argmax(probabilities, axis=1)

@@ -7,14 +7,15 @@ import os
 import sys
 
 from .. import data, models
-from .._cli import check_weights, report_error
+from .._cli import HelpFormatter, check_weights, report_error
 from ..metrics.information import MS_SSIM_MIN_SIDE
 from ..spectral import PAPER_CUTOFF
 from .report import write_report
 from .run import ALL_METHODS, ALL_METRICS, BenchError, Config, run
 
 USAGE_EXAMPLES = """examples:
-  python -m idgi_tf.bench --model ResNet50V2                      # the 4 sample photos
+  python -m idgi_tf.bench                                         # EfficientNetLite0, trained, offline; 11 photos
+  python -m idgi_tf.bench --model ResNet50V2                      # needs Keras' ImageNet weight file
   python -m idgi_tf.bench --model ResNet50V2 --data imagenet --imagenet-dir ~/imagenet
   python -m idgi_tf.bench --model MobileNetV2 --weights none --input-size 64 --steps 8   # smoke run
   python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --devices all   # every GPU here
@@ -71,19 +72,28 @@ def _lowpass(text: str):
 
 def run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m idgi_tf.bench", description="Reproduce the IDGI paper's Tables 1-4 for one model.",
-        epilog=USAGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m idgi_tf.bench",
+        usage="python -m idgi_tf.bench [--model NAME] [options]\n       python -m idgi_tf.bench report DIR [DIR ...] "
+              "[--to DIR]",
+        description="Reproduce the IDGI paper's Tables 1-4 for one model. 'report' re-aggregates run folders "
+                    "(and merges shards) into tables and figures.",
+        epilog=USAGE_EXAMPLES, formatter_class=HelpFormatter,
     )
-    parser.add_argument("--model", required=True, help=f"one of {', '.join(models.MODELS)}")
+    parser.add_argument("--model", default=models.DEFAULT_MODEL, help=f"one of {', '.join(models.MODELS)}")
     parser.add_argument("--data", choices=("sample", "imagenet"), default="sample",
-                        help="sample: 4 real photos shipped with scikit-image (default); imagenet: the validation set")
+                        help="sample: the 11 photos shipped with the package (7 ImageNet validation images, 4 "
+                             "scikit-image photos); imagenet: the validation set")
     parser.add_argument("--imagenet-dir", help="folder holding ILSVRC2012_img_val.tar (tfds manual_dir)")
     parser.add_argument("--boxes-dir", help="ILSVRC2012 validation boxes (default: the copy shipped in the package)")
-    parser.add_argument("--limit", help="use only the first N images")
-    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--limit", help="use only the first N images (default: all)")
+    parser.add_argument("--methods", default=",".join(ALL_METHODS),
+                        help=f"comma-separated subset of {','.join(ALL_METHODS)}")
     parser.add_argument("--steps", default="200", help="Riemann steps of IG, GIG and BlurIG")
-    parser.add_argument("--metrics", default=",".join(ALL_METRICS))
-    parser.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (smoke run)")
+    parser.add_argument("--metrics", default=",".join(ALL_METRICS),
+                        help=f"comma-separated subset of {','.join(ALL_METRICS)}")
+    parser.add_argument("--weights", default="imagenet",
+                        help="imagenet (Keras cache; for EfficientNetLite the installed package), PATH, or none "
+                             "(smoke run: random weights, no image skipped)")
     parser.add_argument("--input-size", help="build the model at this side (random or file weights only)")
     parser.add_argument("--batch-size", default="32", help="model inputs per pass")
     parser.add_argument("--chunk", default="8", help="images explained together per device (and written together)")
@@ -135,7 +145,8 @@ def main(argv=None) -> int:
     try:
         if argv[:1] == ["report"]:
             parser = argparse.ArgumentParser(prog="python -m idgi_tf.bench report",
-                                             description="Aggregate run folders into tables.md and tables.csv.")
+                                             description="Aggregate run folders into tables.md, tables.csv and "
+                                                         "figures/.")
             parser.add_argument("dirs", nargs="+", help="run folders (shards are merged)")
             parser.add_argument("--to", help="where to write the tables (default: the first folder)")
             args = parser.parse_args(argv[1:])
@@ -147,12 +158,16 @@ def main(argv=None) -> int:
         if config.smoke:
             print("SMOKE RUN: random weights; the numbers mean nothing.", flush=True)
         counts = run(config, progress=not args.quiet)
-        md_path, _ = write_report([config.out])
-        print(f"\n{counts['seen']} images seen, {counts['explained']} explained, {counts['misclassified']} "
-              f"misclassified (skipped), {counts['rows_written']} rows written, "
-              f"{counts['rows_skipped_done']} already done; results in {config.results_path}\n")
-        with open(md_path) as handle:
-            print(handle.read())
+        tables, table_csv, *figures = write_report([config.out])
+        with open(tables) as handle:
+            print("\n" + handle.read())
+        skipped = "not checked (smoke run)" if config.smoke else f"{counts['misclassified']} misclassified (skipped)"
+        maps = os.path.join(config.out, "maps")
+        print(f"{counts['seen']} images seen, {counts['explained']} explained, {skipped}, "
+              f"{counts['rows_written']} rows written, {counts['rows_skipped_done']} already done.\n"
+              f"Wrote: {config.results_path} (rows), {tables}, {table_csv}, {len(figures)} figures in "
+              f"{os.path.join(config.out, 'figures')}" + (f", maps of the first images in {maps}"
+                                                           if os.path.isdir(maps) else ""))
         return 0
     except (BenchError, ValueError, FileNotFoundError) as error:
         return report_error("idgi_tf.bench", error)

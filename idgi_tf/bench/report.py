@@ -118,12 +118,27 @@ def markdown(records: list[dict], smoke: bool) -> str:
             continue
         lines += [f"## Table {table}: {title}", "", "| Model | " + " | ".join(columns) + " | images |",
                   "|---" * (len(columns) + 2) + "|"]
+        verdicts = []
         for model in sorted({r["model"] for r in mine}):
             cells = {r["column"]: r for r in mine if r["model"] == model}
             images = max(r["images"] for r in cells.values())
             lines.append(f"| {model} | " + " | ".join(_cell(cells.get(c)) for c in columns) + f" | {images} |")
-        lines.append("")
+            verdicts.append(f"{model}: {idgi_verdict(cells, lower_is_better=metric == 'mae')}")
+        lines += ["", "Does IDGI improve its base path? " + "; ".join(verdicts) + ".", ""]
     return "\n".join(lines)
+
+
+def idgi_verdict(cells: dict, lower_is_better: bool = False) -> str:
+    """``IG yes (+0.041), GIG no (-0.003), ...``: each IDGI column against its plain path, as the paper compares."""
+    parts = []
+    for base in ("IG", "GIG", "BlurIG"):
+        plain, idgi = cells.get(base), cells.get(base + "+IDGI")
+        if plain is None or idgi is None or math.isnan(plain["ours"]) or math.isnan(idgi["ours"]):
+            continue
+        change = idgi["ours"] - plain["ours"]
+        better = change < 0 if lower_is_better else change > 0
+        parts.append(f"{base} {'yes' if better else 'no'} ({change:+.3f})")
+    return ", ".join(parts) or "n/a"
 
 
 def _mean_curves(rows: list[dict], field: str, kind: str | None = None):
@@ -171,10 +186,10 @@ def write_figures(rows: list[dict], directories, to: str) -> list[str]:
     return written
 
 
-def write_report(directories, to: str | None = None) -> tuple[str, str]:
+def write_report(directories, to: str | None = None) -> list[str]:
     """Write ``tables.md``, ``tables.csv`` and ``figures/`` for the merged rows of ``directories``.
 
-    Returns the paths of the two tables.
+    Returns the paths written: the two tables first, then the figures.
     """
     from .results import merged_rows
 
@@ -191,5 +206,4 @@ def write_report(directories, to: str | None = None) -> tuple[str, str]:
         writer = csv.DictWriter(handle, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
-    write_figures(rows, directories, to)
-    return md_path, csv_path
+    return [md_path, csv_path, *write_figures(rows, directories, to)]

@@ -13,13 +13,13 @@ import dataclasses
 import os
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from .. import data, metrics, models, spectral
 from .._cli import CommandError
 from .._cli import load_model as cli_load_model
+from .._progress import progress_bar
 from ..methods import METHODS, attribute, spread_over_channels
 from .results import append_rows, open_results, row_key
 
@@ -163,7 +163,7 @@ def _run(config: Config, progress: bool, replicas: int) -> dict:
     done_rows, handle = open_results(config.results_path)
     done = {row_key(row) for row in done_rows}
     total, items = candidates(config, size)
-    bar = keras.utils.Progbar(total, unit_name="image", stateful_metrics=["images/s"]) if progress else None
+    bar = progress_bar(total, unit_name="image", stateful_metrics=["images/s"]) if progress else None
     counts = {"seen": 0, "explained": 0, "misclassified": 0, "rows_written": 0, "rows_skipped_done": 0}
     start = time.perf_counter()
     rules_of = {m: rules_for(m, config.lowpass) for m in config.methods}

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from .. import data, models
-from .._cli import CommandError, load_model, report_error
+from .._cli import CommandError, HelpFormatter, load_model, report_error
 from ..methods import METHODS, attribute
 from ..viz import curves, save
 from . import PAPER_CUTOFF, high_frequency_ratio, power_spectrum
@@ -28,17 +28,18 @@ DEFAULT_METHODS = "vg,ig,gig,blurig,rise,occlusion"
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(
-        prog="python -m idgi_tf.spectral", description=__doc__.split("\n\n")[0].split(":", 1)[1].strip()
+        prog="python -m idgi_tf.spectral", description=__doc__.split("\n\n")[0].split(":", 1)[1].strip(),
+        formatter_class=HelpFormatter,
     )
-    parse.add_argument("--model", required=True, help=f"one of {', '.join(models.MODELS)}")
-    parse.add_argument("--data", choices=("sample",), default="sample", help="the 4 sample photos")
+    parse.add_argument("--model", default=models.DEFAULT_MODEL, help=f"one of {', '.join(models.MODELS)}")
+    parse.add_argument("--data", choices=("sample",), default="sample", help="the 11 photos shipped with the package")
     parse.add_argument("--methods", default=DEFAULT_METHODS, help=f"from {','.join(METHODS)}")
     parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
     parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
     parse.add_argument("--steps", type=int, default=200, help="steps of ig, gig, blurig")
     parse.add_argument("--nmasks", type=int, default=4000, help="RISE masks")
-    parse.add_argument("--batch-size", type=int, default=32)
-    parse.add_argument("--out", default="spectral_out")
+    parse.add_argument("--batch-size", type=int, default=32, help="model inputs per pass")
+    parse.add_argument("--out", default="spectral_out", help="output folder")
     return parse
 
 

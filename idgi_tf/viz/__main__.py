@@ -9,13 +9,13 @@ import sys
 import numpy as np
 
 from .. import data, models
-from .._cli import CommandError, load_model, report_error
+from .._cli import CommandError, HelpFormatter, load_model, report_error
 from ..methods import METHODS
 from . import save
 from .figure import figure3
 
 EXAMPLES = """examples:
-  python -m idgi_tf.viz --model ResNet50V2 --image chelsea --out fig3.png           # a sample photo
+  python -m idgi_tf.viz --image chelsea --out fig3.png                # EfficientNetLite0, a sample photo
   python -m idgi_tf.viz --model VGG16 --image cat.jpg --methods ig,blurig --out fig.png
   python -m idgi_tf.viz --model MobileNetV2 --image coffee --weights none --steps 16 --out smoke.png
 """
@@ -23,17 +23,17 @@ EXAMPLES = """examples:
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m idgi_tf.viz", description=__doc__.split(":", 1)[1].strip(),
-                                    epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parse.add_argument("--model", required=True, help=f"one of {', '.join(models.MODELS)}")
+                                    epilog=EXAMPLES, formatter_class=HelpFormatter)
+    parse.add_argument("--model", default=models.DEFAULT_MODEL, help=f"one of {', '.join(models.MODELS)}")
     parse.add_argument("--image", required=True,
                        help=f"an image file, or a sample photo: {', '.join(data.SAMPLE_PHOTOS)}")
     parse.add_argument("--methods", default="ig,gig,blurig,vg", help=f"rows, from {','.join(METHODS)}")
     parse.add_argument("--target", type=int, help="class to explain (default: the sample's label, else the top class)")
-    parse.add_argument("--steps", type=int, default=200)
+    parse.add_argument("--steps", type=int, default=200, help="Riemann steps of the path methods")
     parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
     parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
-    parse.add_argument("--cmap", default="gray", choices=("gray", "magma", "diverging"))
-    parse.add_argument("--out", default="figure3.png")
+    parse.add_argument("--cmap", default="gray", choices=("gray", "magma", "diverging"), help="heatmap colours")
+    parse.add_argument("--out", default="figure3.png", help="PNG file to write")
     return parse
 
 
