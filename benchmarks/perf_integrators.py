@@ -1,6 +1,6 @@
 """Speed of idgi_tf's integrators against the floor and against PAIR saliency / Xplique.
 
-For each model (random-init Keras Applications at 224 px, in pixel space) and
+For each model (random-init Keras Applications, or EfficientNet-Lite with its trained weights, at 224 px, in pixel space) and
 each step count, one run times, on the same image and target:
 
 * floor: the same number of forward+backward passes, in the same batch size,
@@ -13,7 +13,7 @@ each step count, one run times, on the same image and target:
 Ratios are to the floor of the same run, so the noisy shared machine cancels.
 Usage::
 
-    python benchmarks/perf_integrators.py [--models MobileNetV2,ResNet50V2] [--steps 32,200]
+    python benchmarks/perf_integrators.py [--models MobileNetV2,ResNet50V2,EfficientNetLite0] [--steps 32,200]
         [--gig-images 2] [--xla] [--out results.jsonl]
 """
 
@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
+from idgi_tf import models  # noqa: E402
 from idgi_tf._model import explained_value_and_grad  # noqa: E402
 from idgi_tf.models import pixel_model  # noqa: E402
 
@@ -62,8 +63,10 @@ def pair_call_model_function(model, target):
 
 def run(model_name: str, steps: int, args, saliency, xplique, rows: list):
     keras.utils.set_random_seed(0)
-    net = getattr(keras.applications, model_name)(weights=None, input_shape=(224, 224, 3))
-    model = pixel_model(net, "tf")
+    if model_name in models.LITE_MODELS:  # trained ImageNet weights, offline
+        model = models.load(model_name)
+    else:
+        model = pixel_model(getattr(keras.applications, model_name)(weights=None, input_shape=(224, 224, 3)), "tf")
     images = photo(224, max(1, args.gig_images))
     image, target = images[:1], int(np.argmax(model(images[:1])))
     points = steps + 1
@@ -133,7 +136,7 @@ def table(rows: list) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="MobileNetV2,ResNet50V2")
+    parser.add_argument("--models", default="MobileNetV2,ResNet50V2,EfficientNetLite0")
     parser.add_argument("--steps", default="32,200")
     parser.add_argument("--gig-images", type=int, default=2, help="images batched in our GIG run")
     parser.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up (best kept)")

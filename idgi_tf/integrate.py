@@ -4,7 +4,7 @@ One ``tf.while_loop`` walks the path in chunks of ``c`` points for ``n`` images
 (``c * n`` model inputs per forward/backward pass, the memory bound). For every
 point it gets ``f_j`` and ``g_j`` from one pass, asks the path for the step
 vector ``s_j``, and once ``f_{j+1}`` is known hands ``Step(g_j, s_j, f_{j+1} -
-f_j)`` to every requested rule. Only the running sums (one (n, H, W, C)
+f_j, g_{j+1})`` to every requested rule. Only the running sums (one (n, H, W, C)
 float64 tensor per rule) and the last point's record live across chunks, so
 memory does not grow with the number of steps.
 """
@@ -60,6 +60,7 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
             delta_f=tf.where(
                 valid[:, None], f - tf.concat([last_f[None], f[:-1]], axis=0), 0.0
             ),
+            next_grad=g,
         )
         added = _apply_rules(rule_names, step, start_valid)
         sums = {name: sums[name] + added[name] for name in rule_names}
@@ -74,7 +75,7 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
     )
     # The path's last point has no segment after it: delta_f = 0.
     last_g, last_dx, _, last_valid = last
-    final = rules_lib.Step(last_g[None], last_dx[None], tf.zeros([1, n], tf.float64))
+    final = rules_lib.Step(last_g[None], last_dx[None], tf.zeros([1, n], tf.float64), tf.zeros_like(last_g)[None])
     added = _apply_rules(rule_names, final, last_valid[None])
     return {name: sums[name] + added[name] for name in rule_names}
 

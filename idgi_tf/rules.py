@@ -11,7 +11,10 @@ For path points ``x_0 = baseline, ..., x_M = input`` (IDGI paper, Eq. 6):
   point ``j`` (``x_{j+1} - x_j`` on the straight and guided paths).
 * ``idgi``: ``A += g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (IDGI paper,
   Algorithm 1; the official code, exactly). The sum runs over every pixel and
-  channel of one image, so ``sum(A) = f(x_M) - f(x_0)`` exactly.
+  channel of one image, so ``sum(A) = f(x_M) - f(x_0)`` exactly. Where
+  ``g_j`` vanishes (a ReLU net with zero biases at the black baseline) the
+  segment takes the direction of ``g_{j+1}``, then of ``s_j``
+  (REFERENCE section 2, revised), so completeness holds there too.
 """
 
 from __future__ import annotations
@@ -32,11 +35,14 @@ class Step(NamedTuple):
       grad: ``g_j``, the gradient of the explained output at ``x_j`` (float64).
       delta_x: ``s_j``, the step vector the plain rule multiplies with ``g_j``.
       delta_f: ``f_{j+1} - f_j`` (zero at the path's last point).
+      next_grad: ``g_{j+1}``, the gradient at the segment's other end (zeros
+        after the path's last point).
     """
 
     grad: tf.Tensor
     delta_x: tf.Tensor
     delta_f: tf.Tensor
+    next_grad: tf.Tensor
 
 
 def _per_image_sum(x: tf.Tensor) -> tf.Tensor:
@@ -49,15 +55,27 @@ def plain(step: Step) -> tf.Tensor:
     return step.grad * step.delta_x
 
 
+def _unit_direction(vector: tf.Tensor):
+    """``v**2 / sum(v**2)`` per image (sums to 1), and whether ``v`` is nonzero."""
+    squared = tf.square(vector)
+    total = _per_image_sum(squared)
+    return tf.math.divide_no_nan(squared, total), total > 0
+
+
 def idgi(step: Step) -> tf.Tensor:
     """IDGI projection ``g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (Algorithm 1).
 
-    A point whose gradient is all zero contributes zero (not NaN): the 0/0 case
-    is guarded by ``divide_no_nan``.
+    Vanishing gradient (REFERENCE section 2, revised): where ``sum(g_j**2) = 0``
+    the segment's ``f_{j+1} - f_j`` goes along ``g_{j+1}**2 / sum(g_{j+1}**2)``
+    instead, and if that vanishes too along ``s_j**2 / sum(s_j**2)``; only a
+    segment where all three vanish adds nothing. Never NaN, and
+    ``sum(A) = f(x_M) - f(x_0)`` whenever the path moves.
     """
-    squared = tf.square(step.grad)
-    delta_f = step.delta_f[..., None, None, None]
-    return squared * tf.math.divide_no_nan(delta_f, _per_image_sum(squared))
+    here, here_ok = _unit_direction(step.grad)
+    there, there_ok = _unit_direction(step.next_grad)
+    along, _ = _unit_direction(step.delta_x)
+    direction = tf.where(here_ok, here, tf.where(there_ok, there, along))
+    return direction * step.delta_f[..., None, None, None]
 
 
 RULES: dict[str, Callable[[Step], tf.Tensor]] = {"plain": plain, "idgi": idgi}

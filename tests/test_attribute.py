@@ -144,3 +144,32 @@ def test_trained_model_idgi_is_complete_and_points_at_the_square(trained_model):
         square = image.min(axis=-1) == 255.0
         saliency = attribution.sum(axis=-1)
         assert saliency[square].mean() > 5 * np.abs(saliency[~square]).mean()
+
+
+def _bias_free_relu_cnn(size=16, channels=3):
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([
+        keras.Input((size, size, channels)),
+        keras.layers.Rescaling(1 / 255.0),
+        keras.layers.Conv2D(6, 3, activation="relu"),  # Keras' default zero biases
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(4),
+        keras.layers.Softmax(),
+    ])
+
+
+@pytest.mark.parametrize("method", ["ig", "gig"])
+@pytest.mark.parametrize("steps", [1, 16, 64])
+def test_idgi_is_complete_where_the_gradient_vanishes_at_black(method, steps):
+    # Zero biases: every pre-activation at x = 0 is 0, so g_0 = 0 and the official
+    # formula would drop segment 0's f_1 - f_0; the pinned fallback keeps it.
+    model = _bias_free_relu_cnn()
+    images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    targets = np.array([0, 2], np.int32)
+    _, grad_at_black = value_and_grad(model, np.zeros_like(images), targets)
+    assert np.all(grad_at_black == 0)  # the hard case is really there
+    maps = idgi_tf.attribute(model, images, targets, method, rule="idgi", steps=steps)
+    gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(model, 0 * images, targets)
+    assert np.isfinite(maps).all()
+    np.testing.assert_allclose(maps.astype(np.float64).sum(axis=(1, 2, 3)), gap, rtol=1e-5)
