@@ -1,6 +1,7 @@
 """Speed of idgi_tf's integrators against the floor and against PAIR saliency / Xplique.
 
-For each model (random-init Keras Applications, or EfficientNet-Lite with its trained weights, at 224 px, in pixel space) and
+For each model (random-init Keras Applications, or EfficientNet-Lite with its trained
+weights, at 224 px, in pixel space) and
 each step count, one run times, on the same image and target:
 
 * floor: the same number of forward+backward passes, in the same batch size,
