@@ -12,7 +12,12 @@ from . import models
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples' layout and adds every option's default to its help."""
+    """Keeps the examples' layout and adds every option's default to its help (unless it has none)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class CommandError(Exception):
