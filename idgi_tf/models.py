@@ -26,8 +26,6 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 PREPROCESS_MODES = ("tf", "torch", "caffe", "lite", "none")
-# The channels each mode expects (None: any).
-MODE_CHANNELS = {"tf": None, "torch": 3, "caffe": 3, "lite": None, "none": None}
 
 
 def preprocess(images: tf.Tensor, mode: str) -> tf.Tensor:
@@ -203,12 +201,11 @@ class WeightsUnavailableError(FileNotFoundError):
 
 def _imagenet_network(spec: ZooModel, activation):
     if spec.package is not None:
+        network = spec.build(classifier_activation=activation)
         try:
-            path = efficientnet_lite.imagenet_weights(spec.name, keras_cache_dir())
+            efficientnet_lite.load_imagenet_weights(network, spec.name, keras_cache_dir())
         except efficientnet_lite.PackageMissingError as error:
             raise WeightsUnavailableError(str(error)) from error
-        network = spec.build(classifier_activation=activation)
-        network.load_weights(path)
         return network
     try:
         return getattr(keras.applications, spec.name)(weights="imagenet", classifier_activation=activation)

@@ -55,27 +55,23 @@ def plain(step: Step) -> tf.Tensor:
     return step.grad * step.delta_x
 
 
-def _unit_direction(vector: tf.Tensor):
-    """``v**2 / sum(v**2)`` per image (sums to 1), and whether ``v`` is nonzero."""
-    squared = tf.square(vector)
-    total = _per_image_sum(squared)
-    return tf.math.divide_no_nan(squared, total), total > 0
-
-
 def idgi(step: Step) -> tf.Tensor:
     """IDGI projection ``g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (Algorithm 1).
 
     Vanishing gradient (REFERENCE section 2, revised): where ``sum(g_j**2) = 0``
-    the segment's ``f_{j+1} - f_j`` goes along ``g_{j+1}**2 / sum(g_{j+1}**2)``
-    instead, and if that vanishes too along ``s_j**2 / sum(s_j**2)``; only a
-    segment where all three vanish adds nothing. Never NaN, and
-    ``sum(A) = f(x_M) - f(x_0)`` whenever the path moves.
+    the formula takes ``g_{j+1}`` in place of ``g_j``, and if that vanishes too
+    the path step ``s_j``; only a segment where all three vanish adds nothing
+    (``divide_no_nan``). Never NaN, and ``sum(A) = f(x_M) - f(x_0)`` whenever
+    the path moves.
     """
-    here, here_ok = _unit_direction(step.grad)
-    there, there_ok = _unit_direction(step.next_grad)
-    along, _ = _unit_direction(step.delta_x)
-    direction = tf.where(here_ok, here, tf.where(there_ok, there, along))
-    return direction * step.delta_f[..., None, None, None]
+    def moves(vector):
+        return _per_image_sum(tf.square(vector)) > 0
+
+    direction = tf.where(moves(step.grad), step.grad,
+                         tf.where(moves(step.next_grad), step.next_grad, step.delta_x))
+    squared = tf.square(direction)
+    delta_f = step.delta_f[..., None, None, None]
+    return squared * tf.math.divide_no_nan(delta_f, _per_image_sum(squared))
 
 
 RULES: dict[str, Callable[[Step], tf.Tensor]] = {"plain": plain, "idgi": idgi}

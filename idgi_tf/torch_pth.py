@@ -84,10 +84,6 @@ class _Tensor:
         return np.ascontiguousarray(view)
 
 
-def _rebuild_tensor_v2(*args):
-    return _Tensor(*args)
-
-
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, handle):
         super().__init__(handle)
@@ -97,7 +93,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor_v2
+            return _Tensor
         if module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(name)
         raise PthFormatError(f"refusing to load {module}.{name}: only plain tensor state dicts are read")
