@@ -49,7 +49,14 @@ def like_images(value, reference: np.ndarray, name: str) -> np.ndarray:
         )
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or Inf values")
-    return np.broadcast_to(array, shape).astype(np.float32)
+    with np.errstate(over="ignore"):
+        single = array.astype(np.float32)  # the model runs in float32: check there
+    if not np.isfinite(single).all():
+        raise ValueError(
+            f"{name} holds values beyond float32's range (|value| > {np.finfo(np.float32).max:.3g}), "
+            f"the precision the model runs in; got up to {np.abs(array).max():.3g}"
+        )
+    return np.broadcast_to(single, shape)
 
 
 def targets(value, count: int, num_classes: int | None) -> np.ndarray:
@@ -66,13 +73,12 @@ def targets(value, count: int, num_classes: int | None) -> np.ndarray:
         raise ValueError(
             f"targets must have shape ({count},), one class index per image, got shape {array.shape}"
         )
-    array = array.astype(np.int64)
     upper = np.inf if num_classes is None else num_classes
-    outside = (array < 0) | (array >= upper)
+    outside = (array < 0) | (array >= upper)  # before any cast, so 1e20 is not wrapped around
     if outside.any():
         raise ValueError(
             f"targets must lie in [0, {num_classes}) for a model with {num_classes} outputs, "
-            f"got {int(array[outside][0])}"
+            f"got {array[outside][0].item()}"
         )
     return array.astype(np.int32)
 
@@ -84,6 +90,29 @@ def positive_int(value, name: str) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value}")
     return int(value)
+
+
+def seed(value, name: str = "seed") -> int:
+    """Return ``value`` as an int seed in [0, 2**31) (stateless TF random ops take int32 seeds)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not 0 <= value < 2**31:
+        raise ValueError(f"{name} must lie in [0, 2**31), got {value}")
+    return int(value)
+
+
+def binary_masks(value, shape, name: str = "masks") -> np.ndarray:
+    """Return ``value`` as a bool array of ``shape``; it must hold only 0/1 (or False/True)."""
+    array = np.asarray(value)
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    if array.dtype != bool:
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise TypeError(f"{name} must hold 0/1 or booleans, got dtype {array.dtype}")
+        if not np.isin(array, (0, 1)).all():
+            bad = array[~np.isin(array, (0, 1))][0]
+            raise ValueError(f"{name} must hold only 0 and 1 (or False and True), got {bad!r}")
+    return array.astype(bool)
 
 
 def number_in(value, name: str, low: float, high: float, *, low_open: bool = False) -> float:

@@ -28,6 +28,8 @@ import tensorflow as tf
 from . import _checks, metrics, viz
 from ._model import call_model, num_classes
 from .methods import METHOD_NAMES, METHODS, attribute, explained_output
+from .gradients import RULES as MODIFIED_GRADIENT_METHODS
+from .gradients import modified_model
 from .paths import gaussian_blur
 from .rules import RULES
 
@@ -58,13 +60,15 @@ class AttributionCallback(keras.callbacks.Callback):
       steps: Riemann steps of path methods (default 32: cheap enough for every epoch).
       metrics: any of ``insertion``, ``deletion``, ``localization`` (needs
         ``masks``), ``mufidelity``.
-      masks: (N, H, W) bool region masks for ``localization``.
+      masks: (N, H, W) region masks for ``localization``, 0/1 or bool.
       every_n_epochs: log after epochs n, 2n, ... (1-based).
       at_start: also log before training (as epoch 0).
       log_dir: TensorBoard folder; None keeps everything in ``history``.
       max_images: at most this many images are explained (bounds the cost).
       output: what the model returns, ``"probability"`` (ends in a softmax) or
-        ``"logit"`` (the callback explains ``softmax(logits)``).
+        ``"logit"`` (the callback explains ``softmax(logits)``). elrp and
+        deeplift explain the target's logit either way (see :mod:`idgi_tf.gradients`);
+        their layers are checked when training starts (``set_model``).
       batch_size: model inputs per pass.
 
     ``history`` holds one dict per logged epoch: ``epoch``, ``scalars``
@@ -95,9 +99,10 @@ class AttributionCallback(keras.callbacks.Callback):
         self.metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
         for metric in self.metrics:
             _checks.choice(metric, "metrics", CALLBACK_METRICS)
-        self.masks = None if masks is None else np.asarray(masks, bool)[: self.max_images]
-        if "localization" in self.metrics and (self.masks is None or self.masks.shape != self.images.shape[:3]):
+        if "localization" in self.metrics and masks is None:
             raise ValueError(f"metrics 'localization' needs masks of shape {self.images.shape[:3]}")
+        self.masks = None if masks is None else _checks.binary_masks(
+            np.asarray(masks)[: self.max_images], self.images.shape[:3], "masks")
         self.every_n_epochs = _checks.positive_int(every_n_epochs, "every_n_epochs")
         self.at_start = bool(at_start)
         self.output = _checks.choice(output, "output", OUTPUTS)
@@ -115,6 +120,9 @@ class AttributionCallback(keras.callbacks.Callback):
         classes = num_classes(model, self.images)  # checks the images fit the model
         if self.targets is not None:
             _checks.targets(self.targets, len(self.images), classes)
+        for method in self.methods:
+            if method in MODIFIED_GRADIENT_METHODS:  # they need a Keras graph of known layers: check now
+                modified_model(model, method)
         self._explained = explained
 
     def on_train_begin(self, logs=None):
@@ -153,7 +161,10 @@ class AttributionCallback(keras.callbacks.Callback):
         value = explained_output(model, images, targets, batch_size=self.batch_size)
         for method in self.methods:
             rules = tuple(r for r in self.rules if r in METHODS[method].rules) or ("plain",)
-            maps = attribute(model, images, targets, method, rule=rules, steps=self.steps, batch_size=self.batch_size)
+            # elrp and deeplift explain the logit whatever the output, so they run on the model itself.
+            explained = self.model if method in MODIFIED_GRADIENT_METHODS else model
+            maps = attribute(explained, images, targets, method, rule=rules, steps=self.steps,
+                             batch_size=self.batch_size)
             gap_reference = None
             if method in PATH_METHODS:
                 gap_reference = value - explained_output(model, self._start(method), targets,

@@ -106,10 +106,31 @@ def _as_rgb_array(path_or_array) -> np.ndarray:
             with Image.open(path_or_array) as picture:
                 return np.asarray(picture.convert("RGB"))
     array = np.asarray(path_or_array)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+                                     or array.dtype == bool):
+        raise TypeError(f"image must be a path or an array of pixels, got dtype {array.dtype}")
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(f"image must be a path or an (H, W, 3) array, got shape {array.shape}")
+    if 0 in array.shape:
+        raise ValueError(f"image must have at least one pixel, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("image contains NaN or Inf pixels")
+    return array
+
+
+def _boxes(boxes) -> np.ndarray:
+    """``boxes`` as a float64 (k, 4) array of (x0, y0, x1, y1); one box may be given flat."""
+    if boxes is None:
+        return np.zeros((0, 4))
+    array = np.asarray(boxes, np.float64)
+    if array.shape == (4,):
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (k, 4), one (x0, y0, x1, y1) per box, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("boxes contain NaN or Inf values")
     return array
 
 
@@ -133,7 +154,7 @@ def load_image(path_or_array, size: int, boxes=None):
     """
     size = _checks.positive_int(size, "size")
     array = _as_rgb_array(path_or_array)
-    given = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+    given = _boxes(boxes)
     image, moved = _resize_and_crop(tf.constant(array), tf.constant(given), size)
     return image.numpy() if boxes is None else (image.numpy(), moved.numpy())
 

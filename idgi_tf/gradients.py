@@ -71,17 +71,25 @@ def _sign(z):
     return tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
 
 
+def _input_gradient_only(grad_z):
+    """A ``tf.custom_gradient`` grad_fn from ``upstream -> d/dz``; an activation's own variables
+    (PReLU's slopes) get zero gradients: only the input's gradient is explained."""
+
+    def grad(upstream, variables=None):
+        if variables is None:
+            return grad_z(upstream)
+        return grad_z(upstream), [tf.zeros_like(v) for v in variables]
+
+    return grad
+
+
 def epsilon_rule(activation, epsilon: float):
     """``activation`` with the epsilon-LRP derivative ``a(z) / (z + eps * sign(z))``."""
 
     @tf.custom_gradient
     def apply(z):
         y = activation(z)
-
-        def grad(upstream):
-            return upstream * y / (z + epsilon * _sign(z))
-
-        return y, grad
+        return y, _input_gradient_only(lambda upstream: upstream * y / (z + epsilon * _sign(z)))
 
     return apply
 
@@ -97,7 +105,7 @@ def rescale_rule(activation):
     def apply(z):
         y = activation(z)
 
-        def grad(upstream):
+        def grad_z(upstream):
             z_in, z_ref = tf.split(z, 2)
             y_in, y_ref = tf.split(y, 2)
             delta = z_in - z_ref
@@ -111,7 +119,7 @@ def rescale_rule(activation):
             up_in, up_ref = tf.split(upstream, 2)
             return tf.concat([up_in * multiplier, tf.zeros_like(up_ref)], axis=0)
 
-        return y, grad
+        return y, _input_gradient_only(grad_z)
 
     return apply
 

@@ -36,7 +36,7 @@ from ._model import (
 from ._progress import progress_bar
 from .gradients import EPSILON, compiled_modified_gradient
 from .integrate import compiled_integrate
-from .occlusion import compiled_occlusion
+from .occlusion import check_patch, compiled_occlusion
 from .rise import compiled_rise
 from .rules import RULES
 from .smoothgrad import smoothgrad
@@ -55,6 +55,7 @@ class Plan:
     images_per_group: int
     jit_compile: bool
     options: dict
+    image_shape: tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Method:
       rules: the step rules that make sense for the method.
       single_pass: one model pass per image (SmoothGrad then batches samples).
       summary: one line for docs and error messages.
+      takes_image_index: the group function takes a fourth argument, each
+        image's index in the call (SmoothGrad draws its noise from it).
     """
 
     build: Callable[[Plan], Callable]
@@ -78,6 +81,7 @@ class Method:
     rules: frozenset
     single_pass: bool
     summary: str
+    takes_image_index: bool = False
 
 
 def _no_options(options: dict) -> dict:
@@ -108,6 +112,10 @@ def _epsilon_options(options: dict) -> dict:
 def _occlusion_options(options: dict) -> dict:
     patch = _checks.positive_int(options["patch"], "patch")
     stride = patch if options["stride"] is None else _checks.positive_int(options["stride"], "stride")
+    if stride > patch:
+        raise ValueError(
+            f"stride must be at most patch ({patch}) so that every pixel lies in a window, got stride={stride}"
+        )
     return {"patch": patch, "stride": stride}
 
 
@@ -117,7 +125,7 @@ def _rise_options(options: dict) -> dict:
         "nmasks": _checks.positive_int(options["nmasks"], "nmasks"),
         "cells": cells,
         "p": _checks.number_in(options["p"], "p", 0.0, 1.0, low_open=True),
-        "seed": int(options["seed"]),
+        "seed": _checks.seed(options["seed"]),
     }
 
 
@@ -155,6 +163,7 @@ def _modified_gradient_method(rule: str):
 
 
 def _build_occlusion(plan: Plan):
+    check_patch(plan.options["patch"], *plan.image_shape[:2])
     windows_per_pass = max(1, plan.batch_size // plan.images_per_group)
     return compiled_occlusion(plan.model, plan.options["patch"], plan.options["stride"], windows_per_pass,
                               plan.jit_compile)
@@ -232,17 +241,19 @@ def _smoothgrad(options: dict) -> tuple[str, Method, dict]:
     smooth = {
         "nsamples": _checks.positive_int(options.pop("nsamples", 50), "nsamples"),
         "noise": _checks.number_in(options.pop("noise", 0.15), "noise", 0.0, 1e3),
-        "seed": int(options.pop("seed", 0)),
+        "seed": _checks.seed(options.pop("seed", 0)),
     }
     inner = METHODS[inner_name]
     method = dataclasses.replace(
-        inner, build=_smoothgrad_build(inner_name, inner, smooth), single_pass=False,
+        inner, build=_smoothgrad_build(inner_name, inner, smooth), single_pass=False, takes_image_index=True,
         summary=f"SmoothGrad around {inner_name} (Smilkov et al. 2017); nsamples x its passes",
     )
     return inner_name, method, options
 
 
 def _rule_names(rule, method_name: str, method: Method) -> tuple:
+    if not isinstance(rule, (str, tuple, list)):
+        raise TypeError(f"rule must be 'plain', 'idgi' or a tuple of them, got {rule!r}")
     names = (rule,) if isinstance(rule, str) else tuple(rule)
     if not names:
         raise ValueError("rule must name at least one rule: 'plain', 'idgi' or both")
@@ -337,6 +348,8 @@ def attribute(
     steps = DEFAULT_STEPS if steps is None else _checks.positive_int(steps, "steps")
     batch_size = batch_size_or_default(batch_size)
     options = _method_options(method_name, spec, options)
+    if lowpass is not None:
+        _checks.number_in(lowpass, "lowpass", 0.0, float("inf"), low_open=True)
 
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
@@ -349,15 +362,22 @@ def attribute(
 
     replicas = replica_count()
     group = min(len(images), batch_size * replicas)
-    run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), bool(jit_compile), options))
+    run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), bool(jit_compile), options,
+                          images.shape[1:]))
     results = {name: np.empty(images.shape, np.float32) for name in rule_names}
     progress = progress_bar(len(images), unit_name="image") if verbose else None
     for part in image_groups(len(images), group):
-        sums = on_replicas(
-            run, tf.constant(images[part]), tf.constant(baseline[part]), tf.constant(targets[part])
-        )
+        inputs = [images[part], baseline[part], targets[part]]
+        if spec.takes_image_index:
+            inputs.append(np.arange(part.start, part.stop, dtype=np.int32))
+        count = part.stop - part.start
+        if count == 1 < group:
+            # A lone last image runs as a pair: a batch of one can get other kernels than any
+            # larger batch (oneDNN on CPU), which Guided IG's feature selection amplifies.
+            inputs = [np.concatenate([value, value]) for value in inputs]
+        sums = on_replicas(run, *map(tf.constant, inputs))
         for name in rule_names:
-            results[name][part] = sums[name].numpy()
+            results[name][part] = sums[name].numpy()[:count]
         if progress is not None:
             progress.add(part.stop - part.start)
     if lowpass is not None:

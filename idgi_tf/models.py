@@ -26,6 +26,7 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 PREPROCESS_MODES = ("tf", "torch", "caffe", "lite", "none")
+RGB_MODES = ("torch", "caffe")  # per-channel statistics of RGB images
 
 
 def preprocess(images: tf.Tensor, mode: str) -> tf.Tensor:
@@ -101,6 +102,12 @@ def pixel_model(keras_model: keras.Model, preprocess: str | Callable = "tf", *, 
     if not isinstance(shape, tuple) or len(shape) != 4:
         raise ValueError(f"keras_model must take images (N, H, W, C), its input shape is {shape}")
     if isinstance(preprocess, str):
+        _checks.choice(preprocess, "preprocess", PREPROCESS_MODES)
+        if preprocess in RGB_MODES and shape[-1] != 3:
+            raise ValueError(
+                f"preprocess={preprocess!r} subtracts per-channel RGB statistics, so it needs a model "
+                f"taking 3 channels; this one takes {shape[-1]}; use 'tf', 'lite', 'none' or a callable"
+            )
         layer = Preprocess(preprocess, name="preprocess")
     elif callable(preprocess):
         layer = _PreprocessFunction(preprocess, name="preprocess")

@@ -3,7 +3,8 @@
 Each ``patch x patch`` window (all channels) is set to the baseline in turn;
 the output drop ``f(x) - f(x with the window occluded)`` is spread evenly over
 the window's ``patch * patch * C`` elements, and an element covered by several
-windows (``stride < patch``) gets the mean of their shares. With ``patch=1``
+windows (``stride < patch``) gets the mean of their shares; ``stride > patch``
+is refused, as it would leave pixels no window covers. With ``patch=1``
 the channel sum of a pixel's attribution is exactly the drop when that pixel
 is occluded, so Occlusion-1 satisfies Sensitivity-1 on any model.
 Cost: ``1 + number of windows`` forward passes per image, batched over windows.
@@ -19,10 +20,18 @@ import tensorflow as tf
 from ._model import cached, explained_value
 
 
+def check_patch(patch: int, height: int, width: int) -> None:
+    """A window must fit in the image."""
+    if patch > min(height, width):
+        raise ValueError(f"patch must be at most the image's shorter side {min(height, width)}, got {patch}")
+
+
 def window_starts(size: int, patch: int, stride: int) -> np.ndarray:
-    """Window offsets along one axis: every ``stride``, plus one flush with the end."""
-    if patch > size:
-        raise ValueError(f"patch must be at most the image side {size}, got {patch}")
+    """Window offsets along one axis: every ``stride``, plus one flush with the end.
+
+    With ``stride <= patch`` (checked by ``attribute``) every pixel lies in a window.
+    """
+    check_patch(patch, size, size)
     starts = list(range(0, size - patch + 1, stride))
     if starts[-1] != size - patch:
         starts.append(size - patch)

@@ -26,6 +26,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from . import _checks
+
 
 def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
     return tf.minimum(j, last)
@@ -145,10 +147,8 @@ def gaussian_blur(images, sigma: float) -> np.ndarray:
     starts, so ``f(x) - f(gaussian_blur(x, max_sigma))`` is what Blur IG+IDGI
     attributions sum to.
     """
-    sigma = float(sigma)
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    images = tf.convert_to_tensor(images)
+    sigma = _checks.number_in(sigma, "sigma", 0.0, 1e4)
+    images = tf.constant(_checks.images(images))
     return blur_stack(images, tf.constant([sigma], tf.float64), sigma)[0].numpy().astype(np.float32)
 
 

@@ -156,6 +156,55 @@ def test_smoothgrad_averages_noisy_gradients_reproducibly():
     np.testing.assert_allclose(first, again, rtol=1e-4, atol=1e-6 * np.abs(first).max())
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_smoothgrad_noise_belongs_to_the_image_not_to_its_slot_in_a_batch(batch_size):
+    model = relu_net(conv=True, bias=True, softmax=True)
+    x = inputs(5)
+    x[3] = x[1]  # the same picture at two indices must still get two noise draws
+    targets = [0, 1, 2, 1, 3]
+    options = {"nsamples": 6, "seed": 4}
+    reference = idgi_tf.attribute(model, x, targets, "smoothgrad", batch_size=5, **options)
+    got = idgi_tf.attribute(model, x, targets, "smoothgrad", batch_size=batch_size, **options)
+    np.testing.assert_allclose(got, reference, rtol=1e-5, atol=1e-6 * np.abs(reference).max())
+    twins = np.abs(reference[3] - reference[1]).max() / np.abs(reference[1]).max()
+    assert twins > 1e-2  # with noise drawn per batch slot, batch_size=1 gave both the same map
+    # Another seed draws other noise; inner methods over a path get it the same way.
+    other = idgi_tf.attribute(model, x, targets, "smoothgrad", batch_size=batch_size, nsamples=6, seed=5)
+    assert np.abs(other - reference).max() > 1e-2 * np.abs(reference).max()
+    inner_ig = {"inner": "ig", "steps": 4, "nsamples": 3}
+    np.testing.assert_allclose(
+        idgi_tf.attribute(model, x, targets, "smoothgrad", batch_size=batch_size, **inner_ig),
+        idgi_tf.attribute(model, x, targets, "smoothgrad", batch_size=64, **inner_ig), rtol=1e-5, atol=1e-7)
+
+
+def prelu_net(seed=0):
+    """A conv net with learnt-slope PReLUs (slopes drawn away from 1) and biases, ending in logits."""
+    keras.utils.set_random_seed(seed)
+    slopes = keras.initializers.RandomUniform(0.1, 0.5)
+    biases = keras.initializers.RandomNormal(0.0, 0.3)
+    return keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255.0),
+        keras.layers.Conv2D(6, 3, bias_initializer=biases), keras.layers.PReLU(alpha_initializer=slopes),
+        keras.layers.Flatten(), keras.layers.Dense(8, bias_initializer=biases),
+        keras.layers.PReLU(alpha_initializer=slopes), keras.layers.Dense(4, bias_initializer=biases),
+    ])
+
+
+def test_prelu_layers_pass_the_modified_gradients_in_compiled_code():
+    model = prelu_net()
+    x = inputs()
+    gxi = idgi_tf.attribute(model, x, TARGETS, "gxi")
+    # PReLU is linear on each side of 0, so epsilon-LRP tends to Gradient x Input...
+    elrp = idgi_tf.attribute(model, x, TARGETS, "elrp", epsilon=1e-7)
+    np.testing.assert_allclose(elrp, gxi, rtol=1e-3, atol=1e-4 * np.abs(gxi).max())
+    # ...and DeepLIFT sums to the logit difference (summation-to-delta).
+    baseline = np.full_like(x, 60.0)
+    deeplift = idgi_tf.attribute(model, x, TARGETS, "deeplift", baseline=baseline)
+    delta = logits(model, x)[np.arange(4), TARGETS] - logits(model, baseline)[np.arange(4), TARGETS]
+    np.testing.assert_allclose(deeplift.sum(axis=(1, 2, 3)), delta, rtol=1e-4, atol=1e-5)
+    assert np.abs(deeplift - idgi_tf.attribute(model, x, TARGETS, "gxi")).max() > 1e-3 * np.abs(gxi).max()
+
+
 @pytest.mark.parametrize(
     "layers, message",
     [
@@ -182,7 +231,7 @@ def test_unsupported_layers_are_named_not_silently_differentiated(layers, messag
         ("elrp", {"epsilon": 0.0}, ValueError, "epsilon"),
         ("elrp", {"rule": "idgi"}, ValueError, "rule='idgi' does not apply to method 'elrp'"),
         ("elrp", {"baseline": 1.0}, ValueError, "takes no baseline"),
-        ("occlusion", {"patch": 11}, ValueError, "patch must be at most the image side 10"),
+        ("occlusion", {"patch": 11}, ValueError, "patch must be at most the image's shorter side 10"),
         ("occlusion", {"patch": 0}, ValueError, "patch"),
         ("smoothgrad", {"inner": "smoothgrad"}, ValueError, "inner must be one of"),
         ("smoothgrad", {"nsamples": 0}, ValueError, "nsamples"),

@@ -35,6 +35,10 @@ import idgi_tf
         (lambda x, t: (x, t, {"method": "gig", "max_dist": 2}), ValueError, "max_dist must lie in"),
         (lambda x, t: (x, t, {"method": "blurig", "max_sigma": -3}), ValueError, "max_sigma must lie in"),
         (lambda x, t: (x, t, {"method": "blurig", "sqrt": "yes"}), TypeError, "sqrt must be True or False"),
+        (lambda x, t: (x, t, {"rule": None}), TypeError, "rule must be 'plain', 'idgi' or a tuple of them, got None"),
+        (lambda x, t: (x, np.array([0, 1e20, 2]), {}), ValueError, r"targets must lie in \[0, 5\).*got 1e\+20"),
+        (lambda x, t: (x, np.array([0, 2**40, 2]), {}), ValueError, "got 1099511627776"),
+        (lambda x, t: (x, t, {"baseline": 1e39}), ValueError, "baseline holds values beyond float32's range"),
     ],
 )
 def test_bad_input_is_named(model, images, targets, change, error, pattern):
@@ -54,3 +58,32 @@ def test_model_must_return_class_scores(images, targets):
 def test_explained_output_checks_targets(model, images):
     with pytest.raises(ValueError, match="targets must lie in"):
         idgi_tf.explained_output(model, images, [0, 1, 99])
+
+
+class CountingModel:
+    """A callable model that counts its calls: an argument error must come before any real work."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return self.model(x)
+
+
+@pytest.mark.parametrize(
+    "method, options, error, pattern",
+    [
+        ("ig", {"lowpass": -1}, ValueError, r"lowpass must lie in \(0.0, inf\], got -1"),
+        ("occlusion", {"patch": 40}, ValueError, "^patch must be at most the image's shorter side 32, got 40$"),
+        ("occlusion", {"patch": 4, "stride": 12}, ValueError, "stride must be at most patch \\(4\\).*stride=12"),
+        ("rise", {"seed": 1.7}, TypeError, "seed must be an integer, got 1.7"),
+        ("rise", {"seed": -1}, ValueError, r"seed must lie in \[0, 2\*\*31\)"),
+        ("smoothgrad", {"seed": 2.5}, TypeError, "seed must be an integer"),
+    ],
+)
+def test_option_errors_come_before_any_model_pass(model, images, targets, method, options, error, pattern):
+    counting = CountingModel(model)
+    with pytest.raises(error, match=pattern):
+        idgi_tf.attribute(counting, images, targets, method, **options)
+    assert counting.calls <= 1  # at most the one call that reads the number of classes

@@ -127,6 +127,7 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
     ns = default_ns(pixels) if ns is None else np.asarray(ns)
     if ns.ndim != 1 or len(ns) == 0 or not np.issubdtype(ns.dtype, np.integer) or ns.min() < 1 or ns.max() > pixels:
         raise ValueError(f"ns must be a non-empty list of integers in [1, {pixels}] (pixels per image), got {ns!r}")
+    seed = _checks.seed(seed)
     rng = np.random.default_rng(seed)
     curves = np.empty((len(images), len(ns)), np.float64)
     for column, n in enumerate(ns):
@@ -186,6 +187,7 @@ def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200,
     samples = _checks.positive_int(samples, "samples")
     if samples < 2:
         raise ValueError(f"samples must be at least 2 (a correlation needs two points), got {samples}")
+    seed = _checks.seed(seed)
     masks = grid_cell_masks(np.random.default_rng(seed), samples, grid, removed, *images.shape[1:3])
     scores = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size)
     return MetricResult(

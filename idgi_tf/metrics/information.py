@@ -31,17 +31,33 @@ def pixels_uint8(images: np.ndarray, name: str = "images") -> np.ndarray:
     return np.clip(np.round(images), 0, 255).astype(np.uint8)
 
 
+PIL_CHANNELS = (1, 3)  # grayscale ("L") and RGB
+
+
+def check_channels(shape) -> None:
+    """PIL blurs and compresses grayscale or RGB images only."""
+    if shape[-1] not in PIL_CHANNELS:
+        raise ValueError(
+            f"images must have 1 (grayscale) or 3 (RGB) channels to be blurred and compressed, got {shape[-1]}"
+        )
+
+
+def _pil(image: np.ndarray) -> Image.Image:
+    """One (H, W, 1) or (H, W, 3) uint8 image as a PIL image ("L" or "RGB")."""
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
 def webp_size(image: np.ndarray) -> int:
     """Bytes of one (H, W, C) uint8 image as lossless WebP, quality 100 (PAIR ``estimate_image_entropy``)."""
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="webp", lossless=True, quality=100)
+    _pil(image).save(buffer, format="webp", lossless=True, quality=100)
     return buffer.tell()
 
 
 def gaussian_blurred(images: np.ndarray, radius: float) -> np.ndarray:
     """``PIL.ImageFilter.GaussianBlur(radius)`` of each (N, H, W, C) uint8 image: the SIC/AIC base."""
     blur = ImageFilter.GaussianBlur(radius)
-    return np.stack([np.asarray(Image.fromarray(image).filter(blur)) for image in images])
+    return np.stack([np.asarray(_pil(image).filter(blur)).reshape(image.shape) for image in images])
 
 
 def check_ms_ssim_size(shape) -> None:

@@ -55,7 +55,7 @@ def localization(maps, box_masks, *, thresholds: int = 101, how: str = "sum_abs"
 
     Args:
       maps: attributions (N, H, W, C) (reduced with ``how``) or 2-D maps (N, H, W).
-      box_masks: (N, H, W) ground truth, nonzero inside the boxes
+      box_masks: (N, H, W) ground truth, 1 (or True) inside the boxes and 0 outside
         (e.g. from :func:`idgi_tf.data.imagenet_validation` or ``sample_images``).
       thresholds: number of thresholds in [0, 1] for F1 and MAE (at least 2).
       how: channel reduction of 3-D maps.
@@ -79,7 +79,7 @@ def localization(maps, box_masks, *, thresholds: int = 101, how: str = "sum_abs"
         raise ValueError(f"maps must match box_masks {masks.shape} (or add a channel axis), got {np.shape(maps)}")
     if not np.isfinite(flat).all():
         raise ValueError("maps contain NaN or Inf values")
-    truth = masks != 0
+    truth = _checks.binary_masks(masks, masks.shape, "box_masks")
     levels = np.linspace(0.0, 1.0, thresholds)
     scores = np.array([_scores(s, t, levels) for s, t in zip(_normalised(flat), truth)])
     auc, f1, mae = scores.T

@@ -62,14 +62,19 @@ class MetricResult:
             "scores": {key: _plain(value) for key, value in self.scores.items()},
             "curves": {key: _plain(value) for key, value in self.curves.items()},
             "x": None if self.x is None else _plain(self.x),
-            "counts": dict(self.counts),
-            "options": dict(self.options),
+            "counts": {key: _json_safe(value) for key, value in self.counts.items()},
+            "options": {key: _json_safe(value) for key, value in self.options.items()},
             "aggregate": {key: _plain(value) for key, value in self.aggregate.items()},
             "aggregate_curves": {key: _plain(value) for key, value in self.aggregate_curves.items()},
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+
+def _json_safe(value):
+    """NumPy scalars (``np.int64(3)``, ``np.float32(0.5)``) as Python ones; anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _plain(value):

@@ -212,7 +212,7 @@ def sic_aic(
 
     Args:
       model, images, targets: as in :func:`idgi_tf.attribute`; ``images`` are
-        8-bit pixels in [0, 255] (rounded), ``model(x)[target]`` should be a
+        8-bit pixels in [0, 255] (rounded), RGB or grayscale (1 channel), ``model(x)[target]`` should be a
         softmax probability.
       maps: attributions (N, H, W, C) or 2-D maps (N, H, W); higher = more important.
       information: ``"entropy"`` (Table 2) or ``"msssim"`` (Table 3; images of
@@ -247,11 +247,13 @@ def sic_aic(
     if mode == "pair" and information != "entropy":
         raise ValueError("mode='pair' reproduces PAIR pic.py, which measures information by entropy only")
     images = _checks.images(images)
+    info.check_channels(images.shape)
     pixels = info.pixels_uint8(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
     flat_maps = checked_maps(maps, images, how)
     fractions = threshold_fractions(thresholds)
     bins = _checks.positive_int(bins, "bins")
+    seed = _checks.seed(seed)
     min_pred = _checks.number_in(min_pred, "min_pred", 0.0, 1.0)
     batch_size = batch_size_or_default(batch_size)
     workers = os.cpu_count() if workers is None else _checks.positive_int(workers, "workers")

@@ -177,9 +177,14 @@ def tune_cutoff(model, images, targets, maps, *, metric: str = "insertion", grid
     run = getattr(metrics_lib, metric)
 
     def score(candidate):
-        return float(np.nanmean(run(model, images, targets, candidate, batch_size=batch_size).scores[key]))
+        return run(model, images, targets, candidate, batch_size=batch_size).means()[key]
 
     scores = np.array([score(lowpass(maps, c, kind=kind)) for c in cutoffs])
+    if np.isnan(scores).all():
+        raise ValueError(
+            f"metric {metric!r} is undefined on every image at every cutoff (e.g. mufidelity on maps or "
+            "model outputs that do not vary), so there is no best cutoff; try another metric or other images"
+        )
     pick = np.nanargmax if better == "higher" else np.nanargmin
     return CutoffSearch(best=float(cutoffs[pick(scores)]), cutoffs=cutoffs, scores=scores,
                         unfiltered=score(finite_maps(maps)), metric=metric, better=better)

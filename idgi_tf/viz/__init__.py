@@ -5,7 +5,9 @@
   clipped to [-1, 1], blue (negative) - white - red (positive), as PAIR's
   ``VisualizeImageDiverging``; ``cmap="magma"`` or ``"gray"`` use PAIR's
   ``VisualizeImageGrayscale`` scale, ``(v - min) / (percentile(v, p) - min)``
-  clipped to [0, 1].
+  clipped to [0, 1]. Where the percentile leaves nothing to scale by (a map
+  with fewer hot pixels than ``100 - p`` percent), the maximum is used, so a
+  single hot pixel is still the brightest one.
 * :func:`overlay`: the heatmap blended onto the photo.
 * :func:`grid`: images in rows and columns with labels and a title (the IDGI
   paper's Figure 3 layout: one row per method, one column per rule).
@@ -82,9 +84,13 @@ def heatmap(attribution, *, how: str = "sum_abs", clip_percentile: float = 99.0,
     flat = _map_2d(attribution, how)
     if cmap == "diverging":
         scale = np.percentile(np.abs(flat), clip_percentile)
+        if scale == 0:  # a sparse map: fewer nonzero values than the percentile leaves out
+            scale = np.abs(flat).max()
         signed = np.clip(flat / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(flat)
         return _colorize((signed + 1.0) / 2.0, _DIVERGING)
     low, high = flat.min(), np.percentile(flat, clip_percentile)
+    if high == low:  # a sparse map: the percentile is the minimum, so scale to the maximum
+        high = flat.max()
     scaled = np.clip((flat - low) / (high - low), 0.0, 1.0) if high > low else np.zeros_like(flat)
     return _colorize(scaled, _MAGMA if cmap == "magma" else _GRAY)
 
@@ -297,7 +303,8 @@ def curves(xs, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title: st
         swatch = 18
         entry_width = max(_text_size(draw, str(t), font)[0] for t in labels) + swatch + 10
         box_height = len(labels) * (line + 6) + 4
-        plotted = np.array([px(a, b) for x, y in zip(x_list, series) for a, b in zip(x, y) if np.isfinite(b)])
+        plotted = np.array([px(a, b) for x, y in zip(x_list, series) for a, b in zip(x, y) if np.isfinite(b)],
+                           np.float64).reshape(-1, 2)
         right, low = box_right - entry_width - 8, box_bottom - box_height - 6
         corners = [(right, box_top + 6), (box_left + 10, box_top + 6), (right, low), (box_left + 10, low)]
 
