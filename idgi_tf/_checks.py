@@ -111,7 +111,7 @@ def binary_masks(value, shape, name: str = "masks") -> np.ndarray:
             raise TypeError(f"{name} must hold 0/1 or booleans, got dtype {array.dtype}")
         if not np.isin(array, (0, 1)).all():
             bad = array[~np.isin(array, (0, 1))][0]
-            raise ValueError(f"{name} must hold only 0 and 1 (or False and True), got {bad!r}")
+            raise ValueError(f"{name} must hold only 0 and 1 (or False and True), got {bad.item()!r}")
     return array.astype(bool)
 
 

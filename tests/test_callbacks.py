@@ -142,6 +142,30 @@ def test_bad_arguments_fail_before_training():
         callback.set_model(small_cnn())
 
 
+@pytest.mark.parametrize("output", ["probability", "logit"])
+def test_elrp_and_deeplift_run_on_either_output_and_idgi_is_complete_at_zero_biases(output):
+    """elrp explains the logit whatever the model returns; the fresh ReLU net has Keras' zero biases."""
+    x, _, _ = quadrant_data(4, seed=2)
+    callback = AttributionCallback(x, [0, 1, 2, 3], methods=("ig", "elrp", "deeplift"), steps=8, output=output,
+                                   metrics=("insertion",), at_start=True)
+    fit(small_cnn(logits=output == "logit"), [callback], epochs=1, logits=output == "logit")
+    first, last = callback.history[0]["scalars"], callback.history[-1]["scalars"]
+    assert {"insertion/elrp_plain", "insertion/deeplift_plain"} <= set(last)
+    # At zero biases the gradient vanishes at black; IDGI's fallback keeps it complete.
+    assert first["completeness_gap/ig_idgi"] < 1e-6 and last["completeness_gap/ig_idgi"] < 1e-6
+
+
+def test_modified_gradient_methods_check_the_model_before_training():
+    x, y, _ = quadrant_data(4)
+    callback = AttributionCallback(x, y, methods=("elrp",))
+    epochs = []
+    with pytest.raises(TypeError, match="method 'elrp' needs a functional or Sequential Keras model"):
+        fit(small_cnn("subclassed"), [callback, keras.callbacks.LambdaCallback(on_epoch_begin=epochs.append)], 1)
+    assert epochs == []  # raised in set_model, before the first epoch
+    with pytest.raises(ValueError, match="masks must hold only 0 and 1"):
+        AttributionCallback(x, y, metrics=("localization",), masks=np.full(x.shape[:3], np.nan))
+
+
 def test_the_training_example_runs_and_shows_insertion_rising(tmp_path):
     script = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "train_with_callback.py")
     done = subprocess.run([sys.executable, script, "--epochs", "2", "--log-dir", str(tmp_path)], capture_output=True,

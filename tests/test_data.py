@@ -184,3 +184,25 @@ def test_fashion_mnist_reads_the_real_files():
 def test_fashion_mnist_missing_files_say_what_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         data.fashion_mnist("train", directory=str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "image, boxes, error, pattern",
+    [
+        (np.full((8, 8, 3), np.nan), None, ValueError, "image contains NaN or Inf"),
+        (np.zeros((0, 5)), None, ValueError, "image must have at least one pixel"),
+        (np.zeros((8, 8, 3)), [1, 2, 3], ValueError, r"boxes must have shape \(k, 4\)"),
+        (np.zeros((8, 8, 3)), [[1, 2, np.inf, 4]], ValueError, "boxes contain NaN or Inf"),
+        (np.array([["a"]]), None, TypeError, "array of pixels"),
+    ],
+)
+def test_load_image_rejects_bad_pixels_and_boxes(image, boxes, error, pattern):
+    with pytest.raises(error, match=pattern):
+        data.load_image(image, 8, boxes=boxes)
+
+
+def test_load_image_takes_one_flat_box():
+    image = np.zeros((20, 20, 3), np.float32)
+    _, flat = data.load_image(image, 10, boxes=[2, 4, 12, 16])
+    _, nested = data.load_image(image, 10, boxes=[[2, 4, 12, 16]])
+    np.testing.assert_array_equal(flat, nested)

@@ -98,3 +98,22 @@ def test_mirrored_keras_model_gives_the_single_device_maps():
     # of f then differs, and IDGI's small f differences amplify it (~1e-4 seen).
     for name, error in out.items():
         assert error < 1e-3, (name, error)
+
+
+def test_smoothgrad_noise_does_not_depend_on_the_replicas():
+    """Each image's noise is keyed by its index in the call, not by its slot on a replica."""
+    out = run_script("""
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255.0), keras.layers.Conv2D(4, 3, activation="tanh"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax"),
+        ])
+        images = np.random.default_rng(0).uniform(0, 255, (5, 8, 8, 3)).astype("float32")
+        targets = [0, 1, 2, 0, 1]
+        alone = idgi_tf.attribute(model, images, targets, "smoothgrad", nsamples=4, batch_size=1)
+        with strategy.scope():
+            spread = idgi_tf.attribute(model, images, targets, "smoothgrad", nsamples=4, batch_size=2)
+        print(json.dumps({"error": float(np.abs(spread - alone).max() / np.abs(alone).max()),
+                          "scale": float(np.abs(alone).max())}))
+    """)
+    assert out["scale"] > 0 and out["error"] < 1e-5

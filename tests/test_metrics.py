@@ -128,8 +128,32 @@ def test_trained_model_attributions_localize_the_deciding_square(trained_model):
          "thresholds must be at least 2"),
         (lambda m, x, t: metrics.localization(x, np.ones((3, 4, 4))), ValueError, "maps must match box_masks"),
         (lambda m, x, t: metrics.localization(x[:0], np.ones((0, 4, 4))), ValueError, "N >= 1"),
+        (lambda m, x, t: metrics.localization(x, np.where(np.eye(32) > 0, np.nan, 1.0)[None].repeat(3, 0)),
+         ValueError, "box_masks must hold only 0 and 1"),
+        (lambda m, x, t: metrics.localization(x, np.full(x.shape[:3], 2)), ValueError, "got 2"),
+        (lambda m, x, t: metrics.mufidelity(m, x, t, x, seed=0.5), TypeError, "seed must be an integer"),
     ],
 )
 def test_bad_metric_input_is_named(model, images, targets, call, error, pattern):
     with pytest.raises(error, match=pattern):
         call(model, images, targets)
+
+
+def test_a_nan_mask_is_not_read_as_inside_the_box():
+    maps = np.zeros((1, 4, 4))
+    maps[0, 0, 0] = 1.0
+    masks = np.zeros((1, 4, 4))
+    masks[0, 0, 0] = 1.0
+    assert metrics.localization(maps, masks).means()["f1"] == 1.0  # 0/1 and bool masks read the same
+    assert metrics.localization(maps, masks.astype(bool)).means()["f1"] == 1.0
+    masks[0, 1:] = np.nan  # was taken as "inside", giving F1 = 1 and MAE = 0
+    with pytest.raises(ValueError, match="box_masks must hold only 0 and 1"):
+        metrics.localization(maps, masks)
+
+
+def test_numpy_scalars_in_options_serialise(model, images, targets):
+    maps = idgi_tf.attribute(model, images, targets, "vg")
+    result = metrics.mufidelity(model, images, targets, maps, seed=np.int64(3), samples=8)
+    result.counts["extra"] = np.int64(2)
+    decoded = json.loads(result.to_json())
+    assert decoded["options"]["seed"] == 3 and decoded["counts"]["extra"] == 2

@@ -62,5 +62,14 @@ def test_pixel_model_accepts_a_callable_and_saves_with_a_mode(tmp_path):
 def test_pixel_model_rejects_bad_arguments():
     with pytest.raises(TypeError, match="keras_model must be a keras.Model"):
         pixel_model(lambda x: x)
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="preprocess must be one of"):
         pixel_model(_tiny_net(), "bgr")
+
+
+@pytest.mark.parametrize("mode", ["torch", "caffe"])
+def test_rgb_statistics_modes_need_three_channels_when_the_wrapper_is_built(mode):
+    gray = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=f"preprocess='{mode}' .* needs a model taking 3 channels; this one takes 1"):
+        pixel_model(gray, mode)
+    for fine in ("tf", "lite", "none"):  # scalar statistics work on any channel count
+        assert pixel_model(gray, fine)(np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 2)

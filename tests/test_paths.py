@@ -21,9 +21,11 @@ def test_gaussian_blur_matches_scipy_zero_padding(shape, sigma):
     assert ours.shape == x.shape and ours.dtype == np.float32
 
 
-def test_gaussian_blur_rejects_negative_sigma():
+def test_gaussian_blur_rejects_negative_sigma_and_single_images():
     with pytest.raises(ValueError, match="sigma"):
         paths.gaussian_blur(np.zeros((1, 4, 4, 1)), -1.0)
+    with pytest.raises(ValueError, match="images must have rank 4"):
+        paths.gaussian_blur(np.zeros((4, 4, 3)), 1.0)
 
 
 def test_straight_path_points_and_steps():

@@ -127,6 +127,7 @@ def test_information_levels_on_natural_photos():
         ({"bins": 0}, ValueError, "bins must be a positive integer"),
         ({"random_masks": np.ones((3, 32, 32), bool)}, ValueError, "random_masks applies to mode='pair'"),
         ({"scale": 2.0}, ValueError, "8-bit pixel values"),
+        ({"seed": 1.5, "mode": "pair"}, TypeError, "seed must be an integer"),
     ],
 )
 def test_bad_sic_aic_input_is_named(model, images, targets, kwargs, error, pattern):
@@ -140,3 +141,27 @@ def test_bad_sic_aic_input_is_named(model, images, targets, kwargs, error, patte
 def test_empty_batch_is_an_error(model, images, targets):
     with pytest.raises(ValueError, match="images must not be empty"):
         metrics.sic_aic(model, images[:0], targets[:0], images[:0])
+
+
+@pytest.mark.parametrize("information", ["entropy", "msssim"])
+def test_grayscale_images_score_like_their_rgb_copies(information):
+    """One channel is blurred and compressed as PIL's "L" image: the same levels as the gray RGB copy."""
+    gray = photos(168).mean(axis=-1, keepdims=True).round()
+    weights = np.random.default_rng(0).normal(size=(2,)).astype(np.float32)
+
+    def scores(x):  # class scores from the channel mean, so both copies look the same to the model
+        mean = tf.reduce_mean(x, axis=[1, 2, 3]) / 255.0
+        return tf.nn.softmax(tf.stack([mean * weights[0] * 8, mean * weights[1] * 8 + 1.0], axis=1))
+
+    rows, cols = np.mgrid[:168, :168]
+    maps = np.exp(-((rows - 80) ** 2 + (cols - 90) ** 2) / 2000.0)[None].repeat(3, 0)
+    targets = [1, 1, 1]
+    one = metrics.sic_aic(scores, gray, targets, maps, information=information, min_pred=0.0, thresholds=9)
+    three = metrics.sic_aic(scores, np.repeat(gray, 3, axis=-1), targets, maps, information=information,
+                            min_pred=0.0, thresholds=9)
+    np.testing.assert_allclose(one.curves["points_information"], three.curves["points_information"], rtol=1e-6,
+                               equal_nan=True)
+    np.testing.assert_allclose(one.curves["points_sic"], three.curves["points_sic"], rtol=1e-5, equal_nan=True)
+    assert np.isfinite(one.curves["points_information"]).any()
+    with pytest.raises(ValueError, match="1 \\(grayscale\\) or 3 \\(RGB\\) channels"):
+        metrics.sic_aic(scores, np.repeat(gray, 2, axis=-1), targets, maps)

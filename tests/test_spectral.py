@@ -145,3 +145,13 @@ def test_spectral_command_writes_its_files(tmp_path, capsys):
     assert (out / "spectra.csv").read_text().splitlines()[0] == "frequency,vg,ig,rise,vg_blur_then_subsample"
     assert spectral_main(["--model", "MobileNetV2", "--methods", "vg,nope", "--weights", "none"]) == 2
     assert "--methods takes" in capsys.readouterr().err
+
+
+def test_tune_cutoff_says_when_no_cutoff_can_be_scored():
+    """A model whose output ignores the image leaves every muFidelity correlation undefined."""
+    images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 1)).astype(np.float32)
+    flat = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(2, kernel_initializer="zeros")])
+    maps = np.random.default_rng(1).normal(size=(2, 16, 16))
+    with pytest.raises(ValueError, match="metric 'mufidelity' is undefined on every image at every cutoff"):
+        spectral.tune_cutoff(flat, images, [0, 1], maps, metric="mufidelity", grid=[2, 4])

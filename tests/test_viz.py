@@ -106,3 +106,22 @@ def test_figure3_command_as_a_subprocess(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "model name must be one of" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("cmap, top", [("magma", (252, 253, 191)), ("gray", (255, 255, 255)),
+                                       ("diverging", (178, 24, 43))])
+def test_a_single_hot_pixel_is_the_brightest_pixel(cmap, top):
+    """The 99th percentile of a map with one nonzero pixel is its minimum: the scale must not collapse."""
+    sparse = np.zeros((20, 30))
+    sparse[4, 9] = 3.0
+    heat = viz.heatmap(sparse, cmap=cmap, how="sum")
+    assert tuple(heat[4, 9]) == top
+    rest = np.delete(heat.reshape(-1, 3), 4 * 30 + 9, axis=0)
+    assert (rest == rest[0]).all() and tuple(rest[0]) != top
+
+
+def test_all_nan_curves_draw_empty_axes_with_their_legend():
+    picture = viz.curves(np.arange(5), [np.full(5, np.nan), np.full(5, np.nan)], labels=["IG", "IDGI"])
+    assert picture.shape == (420, 640, 3)
+    colours = {tuple(c) for c in picture.reshape(-1, 3)}
+    assert tuple(viz.PALETTE[0]) in colours and tuple(viz.PALETTE[1]) in colours  # the legend's swatches
