@@ -27,9 +27,9 @@ import tensorflow as tf
 
 from . import _checks, metrics, viz
 from ._model import call_model, num_classes
-from .methods import METHOD_NAMES, METHODS, attribute, explained_output
 from .gradients import RULES as MODIFIED_GRADIENT_METHODS
 from .gradients import modified_model
+from .methods import METHOD_NAMES, METHODS, attribute, explained_output
 from .paths import gaussian_blur
 from .rules import RULES
 

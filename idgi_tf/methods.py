@@ -310,7 +310,10 @@ def attribute(
         Blur IG starts at the blurred image instead.
       batch_size: at most this many path points go through the model at once
         (default 32, per replica under a ``tf.distribute`` strategy); results do
-        not depend on it.
+        not depend on it beyond float32 rounding, except Guided IG, whose
+        feature selection amplifies rounding: ``batch_size=1`` gives other GIG
+        maps than larger sizes (a lone last image of a call runs as a pair, so
+        every ``batch_size >= 2`` agrees on CPU).
       jit_compile: compile with XLA (helps some models, hurts others).
       verbose: show a progress bar over images.
       lowpass: a cutoff (fraction of the side < 1, or cycles) to pass the maps
