@@ -115,7 +115,7 @@ def test_attribute_lowpass_option_filters_the_result():
         assert filtered[rule].shape == x.shape
         np.testing.assert_allclose(filtered[rule].sum(axis=-1), spectral.lowpass(plain[rule], 4), rtol=1e-5,
                                    atol=1e-9)
-    with pytest.raises(ValueError, match="cutoff"):
+    with pytest.raises(ValueError, match="lowpass must lie in"):
         idgi_tf.attribute(model, x, [0, 1], "vg", lowpass=0)
 
 
