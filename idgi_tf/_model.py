@@ -15,6 +15,11 @@ import tensorflow as tf
 from . import _checks
 
 DEFAULT_BATCH_SIZE = 32
+# ``tf.while_loop`` runs up to 10 iterations at once by default. The chunks of a compiled
+# loop do not depend on each other's model passes, so they would overlap and hold several
+# batches of activations at once: every loop passes ``parallel_iterations=CHUNKS_IN_FLIGHT``
+# so that ``batch_size`` bounds memory.
+CHUNKS_IN_FLIGHT = 1
 
 
 def batch_size_or_default(batch_size) -> int:

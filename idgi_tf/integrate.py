@@ -5,8 +5,13 @@ One ``tf.while_loop`` walks the path in chunks of ``c`` points for ``n`` images
 point it gets ``f_j`` and ``g_j`` from one pass, asks the path for the step
 vector ``s_j``, and once ``f_{j+1}`` is known hands ``Step(g_j, s_j, f_{j+1} -
 f_j, g_{j+1})`` to every requested rule. Only the running sums (one (n, H, W, C)
-float64 tensor per rule) and the last point's record live across chunks, so
-memory does not grow with the number of steps.
+float64 tensor per rule) and the last point's record live across chunks, and
+one chunk is in flight at a time (``parallel_iterations=1``), so memory does
+not grow with the number of steps. Per-point tensors (gradients, step
+vectors, rule contributions) are float32 like the model's gradients; the path
+computes its points and steps in float64 (Blur IG's finite difference needs
+it); each chunk's contributions are summed in float32 and added to the
+running sums in float64, and ``f`` is float64.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import functools
 import tensorflow as tf
 
 from . import rules as rules_lib
-from ._model import cached, explained_value_and_grad
+from ._model import CHUNKS_IN_FLIGHT, cached, explained_value_and_grad
 
 
 def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
-    """Sum each rule's contribution over the leading (point) axis, masking invalid points."""
+    """Sum each rule's float32 contribution over the leading (point) axis, masking invalid points; float64."""
     mask = tf.reshape(valid, [-1, 1, 1, 1, 1])
     return {
-        name: tf.reduce_sum(tf.where(mask, rules_lib.RULES[name](step), 0.0), axis=0)
+        name: tf.cast(tf.reduce_sum(tf.where(mask, rules_lib.RULES[name](step), 0.0), axis=0), tf.float64)
         for name in rule_names
     }
 
@@ -34,13 +39,12 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
     Returns ``{rule: attribution (n, H, W, C) float64}``. ``targets`` (n,) int32.
     Meant to run inside ``tf.function``; see :func:`compiled_integrate`.
     """
-    x = tf.cast(images, tf.float64)
-    base = tf.cast(baseline, tf.float64)
+    x, base = images, baseline  # float32: each path casts what it computes in float64, per chunk
     n = images.shape[0]
     chunk = points_per_chunk
     num_chunks = -(-path.num_points // chunk)
     chunk_targets = tf.tile(targets, [chunk])
-    zeros = tf.zeros_like(x)
+    zeros = tf.zeros(x.shape, tf.float64)
 
     def body(k, state, sums, last):
         j = k * chunk + tf.range(chunk)
@@ -49,8 +53,9 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
         model_in = tf.reshape(tf.cast(points, tf.float32), [chunk * n, *images.shape[1:]])
         f, g = explained_value_and_grad(model, model_in, chunk_targets)
         f = tf.reshape(tf.cast(f, tf.float64), [chunk, n])
-        g = tf.reshape(tf.cast(g, tf.float64), [chunk, *x.shape])
+        g = tf.reshape(g, [chunk, *x.shape])
         state, delta_x = path.advance(state, j, points, g, x, base)
+        delta_x = tf.cast(delta_x, tf.float32)
 
         last_g, last_dx, last_f, last_valid = last
         start_valid = tf.concat([last_valid[None], valid[:-1]], axis=0)
@@ -66,12 +71,14 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
         sums = {name: sums[name] + added[name] for name in rule_names}
         return k + 1, state, sums, (g[-1], delta_x[-1], f[-1], valid[-1])
 
-    last = (zeros, zeros, tf.zeros([n], tf.float64), tf.constant(False))
+    zeros32 = tf.zeros(x.shape, tf.float32)
+    last = (zeros32, zeros32, tf.zeros([n], tf.float64), tf.constant(False))
     sums = {name: zeros for name in rule_names}
     _, _, sums, last = tf.while_loop(
         lambda k, *_: k < num_chunks,
         body,
         (tf.constant(0), path.init_state(x, base), sums, last),
+        parallel_iterations=CHUNKS_IN_FLIGHT,
     )
     # The path's last point has no segment after it: delta_f = 0.
     last_g, last_dx, _, last_valid = last

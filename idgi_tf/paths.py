@@ -15,7 +15,8 @@ Every path implements::
 
 ``j`` is an int32 vector of point indices (``c`` of them); indices past ``M``
 are padding that the integrator masks out, so paths only have to clip them.
-All arithmetic on points is float64; the model sees them cast to float32.
+``x`` and ``baseline`` arrive as float32 (n, H, W, C); all arithmetic on
+points is float64, per chunk; the model sees the points cast to float32.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks
+from ._model import CHUNKS_IN_FLIGHT
 
 
 def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
@@ -82,10 +84,11 @@ class Straight:
 
     def points(self, state, j, x, baseline):
         alpha = tf.cast(_clip_index(j, self.steps), tf.float64) / self.steps
+        x, baseline = tf.cast(x, tf.float64), tf.cast(baseline, tf.float64)
         return baseline[None] + _column(alpha) * (x - baseline)[None]
 
     def advance(self, state, j, points, grads, x, baseline):
-        segment = (x - baseline) / self.steps
+        segment = (tf.cast(x, tf.float64) - tf.cast(baseline, tf.float64)) / self.steps
         return state, tf.where(_column(j < self.steps), segment[None], tf.zeros_like(points))
 
 
@@ -302,5 +305,6 @@ class Guided:
             sub_move,
             (x_cur, active),
             maximum_iterations=max(64, 4 * math.ceil(1.0 / self.fraction)),
+            parallel_iterations=CHUNKS_IN_FLIGHT,
         )
         return tf.reshape(x_next, shape)

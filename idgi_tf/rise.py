@@ -17,7 +17,7 @@ import functools
 
 import tensorflow as tf
 
-from ._model import cached, explained_value
+from ._model import CHUNKS_IN_FLIGHT, cached, explained_value
 
 
 def rise_mask(index, seed: int, cells: int, p: float, height: int, width: int):
@@ -39,7 +39,7 @@ def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, target
     def body(r, sums):
         index = r * k + tf.range(k)
         masks = tf.map_fn(lambda i: rise_mask(i, seed, cells, p, height, width), index,
-                          fn_output_signature=tf.float32)
+                          fn_output_signature=tf.float32, parallel_iterations=CHUNKS_IN_FLIGHT)
         m = masks[:, None, :, :, None]
         masked = images[None] * m + baseline[None] * (1.0 - m)
         values = explained_value(model, tf.reshape(masked, [k * n, height, width, channels]), tiled_targets)
@@ -47,7 +47,8 @@ def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, target
         return r + 1, sums + tf.einsum("kn,khw->nhw", tf.cast(weights, tf.float64), tf.cast(masks, tf.float64))
 
     _, sums = tf.while_loop(
-        lambda r, _: r < -(-nmasks // k), body, (tf.constant(0), tf.zeros([n, height, width], tf.float64))
+        lambda r, _: r < -(-nmasks // k), body, (tf.constant(0), tf.zeros([n, height, width], tf.float64)),
+        parallel_iterations=CHUNKS_IN_FLIGHT,
     )
     saliency = sums / (nmasks * p)
     return {"plain": tf.repeat(saliency[..., None] / channels, channels, axis=-1)}

@@ -32,9 +32,10 @@ class Step(NamedTuple):
     shape ``(H, W, C)``; ``delta_f`` has shape ``B``.
 
     Attributes:
-      grad: ``g_j``, the gradient of the explained output at ``x_j`` (float64).
+      grad: ``g_j``, the gradient of the explained output at ``x_j``.
       delta_x: ``s_j``, the step vector the plain rule multiplies with ``g_j``.
-      delta_f: ``f_{j+1} - f_j`` (zero at the path's last point).
+      delta_f: ``f_{j+1} - f_j`` (zero at the path's last point); the
+        integrator passes it in float64 and the per-point tensors in float32.
       next_grad: ``g_{j+1}``, the gradient at the segment's other end (zeros
         after the path's last point).
     """
@@ -71,7 +72,8 @@ def idgi(step: Step) -> tf.Tensor:
                          tf.where(moves(step.next_grad), step.next_grad, step.delta_x))
     squared = tf.square(direction)
     delta_f = step.delta_f[..., None, None, None]
-    return squared * tf.math.divide_no_nan(delta_f, _per_image_sum(squared))
+    scale = tf.math.divide_no_nan(delta_f, tf.cast(_per_image_sum(squared), delta_f.dtype))
+    return squared * tf.cast(scale, squared.dtype)
 
 
 RULES: dict[str, Callable[[Step], tf.Tensor]] = {"plain": plain, "idgi": idgi}
