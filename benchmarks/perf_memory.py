@@ -86,7 +86,8 @@ def run_case(args) -> dict:
         call()
         seconds, model_inputs = time.perf_counter() - start, count * (args.steps + 1)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": args.case, "images": None if args.case == "floor" else int(args.images), "inputs": args.inputs, "peak_gb": peak_kb / 2**20,
+    return {"case": args.case, "images": None if args.case == "floor" else int(args.images), "inputs": args.inputs,
+            "peak_gb": peak_kb / 2**20,
             "seconds": seconds, "seconds_per_input": seconds / model_inputs}
 
 
