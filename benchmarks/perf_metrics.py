@@ -16,6 +16,7 @@ AIC skips an image whose base is still classified right; PAIR then stops
 early while ours has done the work, which only favours PAIR. Usage::
 
     python benchmarks/perf_metrics.py [--images 2] [--pair-images 1] [--out results.jsonl]
+    python benchmarks/perf_metrics.py --xla [--images 2]   # every metric with and without XLA
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=2, help="images for our runs")
     parser.add_argument("--pair-images", type=int, default=1, help="images for PAIR (about 100 s each on 2 cores)")
     parser.add_argument("--out", help="append rows to this JSON-lines file")
+    parser.add_argument("--xla", action="store_true",
+                        help="instead: every metric with jit_compile=False and True, on EfficientNet-Lite0")
     args = parser.parse_args(argv)
+    if args.xla:
+        return xla_table(args.images, args.out)
     pic = optional("saliency.metrics.pic")
     if pic is not None and not hasattr(np, "trapz"):
         np.trapz = np.trapezoid  # PAIR calls np.trapz, removed in NumPy 2.4
@@ -140,6 +145,41 @@ def main(argv=None):
             note = ""
         print(f"| {r['method']} | {r['seconds_per_image']:.3f} | {note} |")
     append_jsonl(args.out, rows)
+
+
+def xla_table(count: int, out) -> None:
+    """Seconds per image of every model-running metric without and with XLA, in the same run.
+
+    EfficientNet-Lite0 with its trained weights on the shipped photos, IG+IDGI maps
+    (32 steps); each timing is one call after a warm-up call (which
+    traces and, under XLA, compiles). On a GPU the same command fills the GPU column.
+    """
+    from idgi_tf import data, models
+
+    model = models.load("EfficientNetLite0")
+    samples = data.sample_images(224)
+    images, labels = samples.images[:count], samples.labels[:count]
+    maps = idgi_tf.attribute(model, images, labels, "ig", rule="idgi", steps=32)
+    calls = {
+        "insertion": lambda jit: metrics.insertion(model, images, labels, maps, jit_compile=jit),
+        "deletion": lambda jit: metrics.deletion(model, images, labels, maps, jit_compile=jit),
+        "sic_aic entropy": lambda jit: metrics.sic_aic(model, images, labels, maps, min_pred=0.0, jit_compile=jit),
+        "sic_aic msssim": lambda jit: metrics.sic_aic(model, images, labels, maps, information="msssim",
+                                                      min_pred=0.0, jit_compile=jit),
+        "sensitivity_n (4 sizes x 20 subsets)": lambda jit: metrics.sensitivity_n(
+            model, images, labels, maps, ns=[10, 100, 1000, 10000], subsets=20, jit_compile=jit),
+        "mufidelity (50 samples)": lambda jit: metrics.mufidelity(model, images, labels, maps, samples=50,
+                                                                  jit_compile=jit),
+    }
+    rows = []
+    print(machine())
+    print("| metric | tf.function s/image | XLA s/image | XLA / tf.function |")
+    print("|---|---|---|---|")
+    for name, call in calls.items():
+        plain, xla = (timed(lambda jit=jit: call(jit), 1) / count for jit in (False, True))
+        rows.append({"metric": name, "seconds_per_image": plain, "xla_seconds_per_image": xla})
+        print(f"| {name} | {plain:.3f} | {xla:.3f} | {xla / plain:.2f} |", flush=True)
+    append_jsonl(out, rows)
 
 
 if __name__ == "__main__":

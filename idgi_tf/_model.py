@@ -22,6 +22,31 @@ DEFAULT_BATCH_SIZE = 32
 CHUNKS_IN_FLIGHT = 1
 
 
+JIT_AUTO = "auto"
+
+
+def resolve_jit(jit_compile) -> bool:
+    """Whether to compile with XLA: ``True``/``False`` as given; ``"auto"`` (the default everywhere) is XLA
+    on a GPU and plain ``tf.function`` on a CPU.
+
+    On this project's 2-core CPU, XLA made MobileNetV2's integrator 3.4-3.9x slower and ResNet50V2's
+    0.99-1.09x (benchmarks/RESULTS.md); on a GPU it fuses canvases, blurs and MS-SSIM with the model.
+    """
+    if isinstance(jit_compile, str):
+        if jit_compile != JIT_AUTO:
+            raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        return bool(tf.config.list_physical_devices("GPU"))
+    if not isinstance(jit_compile, (bool, np.bool_)):
+        raise TypeError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+    return bool(jit_compile)
+
+
+def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` with its last row repeated up to ``rows`` rows (so a compiled function sees one shape)."""
+    extra = rows - len(array)
+    return array if extra <= 0 else np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])
+
+
 def batch_size_or_default(batch_size) -> int:
     """``batch_size`` checked as a positive int, or the default (32) when None."""
     return (
@@ -139,7 +164,7 @@ def cached(model, key, build):
     return table[key]
 
 
-def _pad_rows(tensor: tf.Tensor, rows: int) -> tf.Tensor:
+def _pad_tensor_rows(tensor: tf.Tensor, rows: int) -> tf.Tensor:
     """``tensor`` with its last row repeated until it has ``rows`` rows."""
     extra = rows - tensor.shape[0]
     if extra == 0:
@@ -169,7 +194,7 @@ def on_replicas(fn, *tensors):
     strategy = tf.distribute.get_strategy()
     count = int(tensors[0].shape[0])
     per_replica = -(-count // replicas)
-    padded = [_pad_rows(t, per_replica * replicas) for t in tensors]
+    padded = [_pad_tensor_rows(t, per_replica * replicas) for t in tensors]
     parts = strategy.experimental_distribute_values_from_function(
         lambda context: tuple(
             t[context.replica_id_in_sync_group * per_replica :][:per_replica]
@@ -197,11 +222,17 @@ def compiled_value(model, jit_compile=False):
 
 
 def explained_values(model, images: np.ndarray, targets: np.ndarray, batch_size: int, jit_compile=False):
-    """``f(x)`` for checked ``images`` and ``targets``, in compiled groups (split over replicas), float32 (N,)."""
-    run = compiled_value(model, jit_compile)
-    return np.concatenate(
-        [
-            on_replicas(run, tf.constant(images[part]), tf.constant(targets[part])).numpy()
-            for part in image_groups(len(images), batch_size * replica_count())
-        ]
-    ).astype(np.float32)
+    """``f(x)`` for checked ``images`` and ``targets``, in compiled groups (split over replicas), float32 (N,).
+
+    Under XLA the last group is padded to the others' size, so one compilation serves all.
+    """
+    jit = resolve_jit(jit_compile)
+    run = compiled_value(model, jit)
+    group = min(len(images), batch_size * replica_count())
+    values = []
+    for part in image_groups(len(images), group):
+        inputs = [images[part], targets[part]]
+        if jit:
+            inputs = [pad_rows(value, group) for value in inputs]
+        values.append(on_replicas(run, *map(tf.constant, inputs)).numpy()[: part.stop - part.start])
+    return np.concatenate(values).astype(np.float32)

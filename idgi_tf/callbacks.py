@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks, metrics, viz
-from ._model import call_model, num_classes
+from ._model import JIT_AUTO, call_model, num_classes, resolve_jit
 from .gradients import RULES as MODIFIED_GRADIENT_METHODS
 from .gradients import modified_model
 from .methods import METHOD_NAMES, METHODS, attribute, explained_output
@@ -70,6 +70,8 @@ class AttributionCallback(keras.callbacks.Callback):
         deeplift explain the target's logit either way (see :mod:`idgi_tf.gradients`);
         their layers are checked when training starts (``set_model``).
       batch_size: model inputs per pass.
+      jit_compile: XLA for the attributions and the metrics: ``True``, ``False`` or
+        ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf._model.resolve_jit`).
 
     ``history`` holds one dict per logged epoch: ``epoch``, ``scalars``
     (tag -> value), ``histograms`` (tag -> values) and ``images`` (tag -> RGB uint8).
@@ -82,7 +84,7 @@ class AttributionCallback(keras.callbacks.Callback):
     def __init__(self, images, targets=None, *, methods=("ig",), rules=("plain", "idgi"), steps: int = 32,
                  metrics=("insertion", "deletion"), masks=None, every_n_epochs: int = 1, at_start: bool = False,
                  log_dir: str | None = None, max_images: int = 8, output: str = "probability",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, jit_compile=JIT_AUTO):
         super().__init__()
         self.max_images = _checks.positive_int(max_images, "max_images")
         self.images = _checks.images(images)[: self.max_images]
@@ -107,6 +109,7 @@ class AttributionCallback(keras.callbacks.Callback):
         self.at_start = bool(at_start)
         self.output = _checks.choice(output, "output", OUTPUTS)
         self.batch_size = batch_size
+        self.jit_compile = resolve_jit(jit_compile)
         self.log_dir = log_dir
         self.history: list[dict] = []
         self._explained = None
@@ -158,17 +161,16 @@ class AttributionCallback(keras.callbacks.Callback):
         model, images = self._explained, self.images
         targets = self._current_targets()
         record = {"epoch": epoch, "scalars": {}, "histograms": {}, "images": {}}
-        value = explained_output(model, images, targets, batch_size=self.batch_size)
+        run = {"batch_size": self.batch_size, "jit_compile": self.jit_compile}
+        value = explained_output(model, images, targets, **run)
         for method in self.methods:
             rules = tuple(r for r in self.rules if r in METHODS[method].rules) or ("plain",)
             # elrp and deeplift explain the logit whatever the output, so they run on the model itself.
             explained = self.model if method in MODIFIED_GRADIENT_METHODS else model
-            maps = attribute(explained, images, targets, method, rule=rules, steps=self.steps,
-                             batch_size=self.batch_size)
+            maps = attribute(explained, images, targets, method, rule=rules, steps=self.steps, **run)
             gap_reference = None
             if method in PATH_METHODS:
-                gap_reference = value - explained_output(model, self._start(method), targets,
-                                                         batch_size=self.batch_size)
+                gap_reference = value - explained_output(model, self._start(method), targets, **run)
             for rule, attribution in maps.items():
                 tag = f"{method}_{rule}"
                 record["scalars"].update(self._scores(tag, model, targets, attribution))
@@ -188,7 +190,8 @@ class AttributionCallback(keras.callbacks.Callback):
             if metric == "localization":
                 scores[f"localization/{tag}"] = metrics.localization(attribution, self.masks).means()["roc_auc"]
                 continue
-            result = getattr(metrics, metric)(model, self.images, targets, attribution, batch_size=self.batch_size)
+            result = getattr(metrics, metric)(model, self.images, targets, attribution, batch_size=self.batch_size,
+                                              jit_compile=self.jit_compile)
             key = "mufidelity" if metric == "mufidelity" else "probability"
             scores[f"{metric}/{tag}"] = result.means()[key]
         return scores

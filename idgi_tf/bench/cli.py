@@ -11,7 +11,7 @@ from .._cli import HelpFormatter, check_weights, report_error
 from ..metrics.information import MS_SSIM_MIN_SIDE
 from ..spectral import PAPER_CUTOFF
 from .report import write_report
-from .run import ALL_METHODS, ALL_METRICS, BenchError, Config, run
+from .run import ALL_METHODS, ALL_METRICS, JIT_CHOICES, BenchError, Config, run
 
 USAGE_EXAMPLES = """examples:
   python -m idgi_tf.bench                                         # EfficientNetLite0, trained, offline; 11 photos
@@ -54,6 +54,12 @@ def _positive(text: str, flag: str) -> int:
     if value < 1:
         raise BenchError(f"{flag} must be a positive integer, got {text!r}")
     return value
+
+
+def _jit(text: str) -> str:
+    if text not in JIT_CHOICES:
+        raise BenchError(f"--jit must be {', '.join(JIT_CHOICES)}, got {text!r}")
+    return text
 
 
 def _lowpass(text: str):
@@ -105,6 +111,8 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder (default: bench_out/MODEL)")
     parser.add_argument("--shard", default="0/1", help="I/N: take every N-th image starting at I")
     parser.add_argument("--seed", default="0", help="seed of random weights (smoke runs)")
+    parser.add_argument("--jit", default="auto",
+                        help="XLA for attributions and metrics: auto (on a GPU only), on or off; kept in each row")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -132,6 +140,7 @@ def config_from(args) -> Config:
         seed=_integer(args.seed, "--seed"),
         devices=None if args.devices == "all" else _positive(args.devices, "--devices"),
         lowpass=_lowpass(args.lowpass),
+        jit=_jit(args.jit),
     )
     size = config.input_size or models.MODELS[model].size
     if "msssim" in config.metrics and size < MS_SSIM_MIN_SIDE:

@@ -10,6 +10,7 @@ skipped by the protocol) and the localization scores (Table 4).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 
@@ -19,6 +20,7 @@ import tensorflow as tf
 from .. import data, metrics, models, spectral
 from .._cli import CommandError
 from .._cli import load_model as cli_load_model
+from .._model import JIT_AUTO, resolve_jit
 from .._progress import progress_bar
 from ..methods import METHODS, attribute, spread_over_channels
 from .results import append_rows, open_results, row_key
@@ -50,6 +52,12 @@ class Config:
     seed: int = 0
     devices: int | None = 1
     lowpass: float | None = None  # FORGrad cutoff: adds "<rule>+lowpass" rows beside the plain ones
+    jit: str = "auto"  # --jit: "auto" (XLA on a GPU only), "on" or "off"
+
+    @property
+    def jit_compile(self) -> bool:
+        """``--jit`` resolved for this machine (see :func:`idgi_tf._model.resolve_jit`)."""
+        return resolve_jit(JIT_CHOICES[self.jit])
 
     @property
     def smoke(self) -> bool:
@@ -57,9 +65,15 @@ class Config:
 
     @property
     def results_path(self) -> str:
+        return os.path.join(self.out, self._shard_name("results", "jsonl"))
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.out, self._shard_name("run", "json"))
+
+    def _shard_name(self, stem: str, ext: str) -> str:
         index, count = self.shard
-        name = "results.jsonl" if count == 1 else f"results-shard{index}of{count}.jsonl"
-        return os.path.join(self.out, name)
+        return f"{stem}.{ext}" if count == 1 else f"{stem}-shard{index}of{count}.{ext}"
 
 
 def distribution(devices: int | None):
@@ -124,18 +138,19 @@ def _points(result: metrics.MetricResult, i: int):
     return {key: result.curves[f"points_{key}"][i].tolist() for key in ("information", "sic", "aic")}
 
 
-def score_maps(model, images, labels, masks, maps, names, batch_size) -> list[dict]:
+def score_maps(model, images, labels, masks, maps, names, batch_size, jit_compile) -> list[dict]:
     """The metric values of one map per image, as row fields."""
     fields = [{} for _ in images]
+    run = {"batch_size": batch_size, "jit_compile": jit_compile}
     if "insertion" in names:
-        result = metrics.insertion(model, images, labels, maps, batch_size=batch_size)
+        result = metrics.insertion(model, images, labels, maps, **run)
         for i, row in enumerate(fields):
             row["insertion_probability"] = float(result.scores["probability"][i])
             row["insertion_ratio"] = float(result.scores["ratio"][i])
             row["insertion_curve"] = [round(float(v), 6) for v in result.curves["probability"][i]]
     for name, information in (("sic_aic", "entropy"), ("msssim", "msssim")):
         if name in names:
-            result = metrics.sic_aic(model, images, labels, maps, information=information, batch_size=batch_size)
+            result = metrics.sic_aic(model, images, labels, maps, information=information, **run)
             for i, row in enumerate(fields):
                 row[f"sic_aic_{information}"] = _points(result, i)
     if "localization" in names:
@@ -161,6 +176,7 @@ def _run(config: Config, progress: bool, replicas: int) -> dict:
     name = models.canonical_name(config.model)
     size = int(model.input_shape[1])
     done_rows, handle = open_results(config.results_path)
+    write_metadata(config, name, replicas)
     done = {row_key(row) for row in done_rows}
     total, items = candidates(config, size)
     bar = progress_bar(total, unit_name="image", stateful_metrics=["images/s"]) if progress else None
@@ -182,6 +198,19 @@ def _run(config: Config, progress: bool, replicas: int) -> dict:
 
 
 LOWPASS_SUFFIX = "+lowpass"
+JIT_CHOICES = {"auto": JIT_AUTO, "on": True, "off": False}
+
+
+def write_metadata(config: Config, name: str, replicas: int) -> None:
+    """``OUT/run.json``: how this run was made (the settings that change numbers or speed)."""
+    os.makedirs(config.out, exist_ok=True)
+    metadata = {
+        "model": name, "weights": config.weights, "steps": config.steps, "batch_size": config.batch_size,
+        "jit": config.jit, "jit_compile": config.jit_compile, "replicas": replicas,
+        "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
+    }
+    with open(config.metadata_path, "w") as handle:
+        json.dump(metadata, handle, indent=1)
 
 
 def rules_for(method: str, lowpass) -> tuple:
@@ -209,16 +238,18 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -
         if not todo:
             continue
         base = rules_for(method, None)
-        maps = attribute(model, images, labels, method, rule=base, steps=config.steps, batch_size=config.batch_size)
+        maps = attribute(model, images, labels, method, rule=base, steps=config.steps, batch_size=config.batch_size,
+                         jit_compile=config.jit_compile)
         if config.lowpass is not None:
             maps.update({f"{rule}{LOWPASS_SUFFIX}": spread_over_channels(spectral.lowpass(maps[rule], config.lowpass),
                                                                          images.shape[-1]) for rule in base})
         kept.update({(method, rule): maps[rule] for rule in base})
         for rule in todo:
-            fields = score_maps(model, images, labels, masks, maps[rule], config.metrics, config.batch_size)
+            fields = score_maps(model, images, labels, masks, maps[rule], config.metrics, config.batch_size,
+                                config.jit_compile)
             rows = [
                 {"model": name, "image": image_id, "label": int(label), "method": method, "rule": rule,
-                 "steps": config.steps, "smoke": config.smoke, **field}
+                 "steps": config.steps, "smoke": config.smoke, "jit": config.jit_compile, **field}
                 for image_id, label, field in zip(ids, labels, fields)
                 if (name, image_id, method, rule) not in done
             ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .._model import image_groups
+from .._model import image_groups, pad_rows
 
 
 def pixel_ranks(maps_2d: np.ndarray) -> np.ndarray:
@@ -39,3 +39,29 @@ def chunk_plan(num_images: int, num_counts: int, batch_size: int) -> list[tuple[
         (part, [slice(first, first + per_pass) for first in range(0, num_counts, per_pass)])
         for part in image_groups(num_images, group)
     ]
+
+
+def chunk_calls(run, per_image, per_chunk, targets, batch_size: int, pad: bool):
+    """Run ``run(*per_image[part], per_chunk[chunk], targets[part])`` over :func:`chunk_plan`, host-side.
+
+    ``per_image``: arrays with one row per image; ``per_chunk``: the perturbations
+    (counts, masks), ``run`` returning a tensor or tuple of tensors shaped (c, n, ...).
+    Yields ``(part, chunk, outputs as NumPy)`` in order, one compiled call at a time.
+    With ``pad`` (under XLA) every call gets the full group and chunk size, the last
+    ones padded by repeating their last row and the outputs cut back, so one
+    compilation serves every call.
+    """
+    count = len(per_chunk)
+    for part, chunks in chunk_plan(len(targets), count, batch_size):
+        images = part.stop - part.start
+        group = min(len(targets), batch_size) if pad else images
+        args = [tf.constant(pad_rows(a[part], group)) for a in (*per_image, targets)]
+        full = min(chunks[0].stop, count)  # every chunk's size under padding
+        for chunk in chunks:
+            size = min(chunk.stop, count) - chunk.start
+            outputs = run(*args[:-1], tf.constant(pad_rows(per_chunk[chunk], full if pad else size)), args[-1])
+
+            def cut(tensor, size=size):
+                return tensor.numpy()[:size, :images]
+
+            yield part, chunk, tuple(map(cut, outputs)) if isinstance(outputs, (tuple, list)) else cut(outputs)

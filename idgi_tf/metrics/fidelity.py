@@ -29,8 +29,16 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import batch_size_or_default, cached, explained_value, explained_values, num_classes
-from ._canvas import chunk_plan
+from .._model import (
+    JIT_AUTO,
+    batch_size_or_default,
+    cached,
+    explained_value,
+    explained_values,
+    num_classes,
+    resolve_jit,
+)
+from ._canvas import chunk_calls
 from ._maps import checked_maps
 from .result import MetricResult
 
@@ -53,31 +61,30 @@ def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(norm > 0, (a * b).sum(axis=1) / norm, np.nan)
 
 
-def _output_drops(model, images, baseline, targets, reference, masks, batch_size):
+def _output_drops(model, images, baseline, targets, reference, masks, batch_size, jit):
     """``f(x) - f(x_S)`` for every image and mask: (N, K)."""
-    run = cached(model, ("degraded",), lambda: tf.function(functools.partial(_degraded_values, model)))
+    run = cached(model, ("degraded", jit),
+                 lambda: tf.function(functools.partial(_degraded_values, model), jit_compile=jit))
     drops = np.empty((len(images), len(masks)), np.float64)
-    for part, chunks in chunk_plan(len(images), len(masks), batch_size):
-        args = [tf.constant(images[part]), tf.constant(baseline[part])]
-        for chunk in chunks:
-            values = run(*args, tf.constant(masks[chunk]), tf.constant(targets[part]))
-            drops[part, chunk] = reference[part, None] - values.numpy().T
+    for part, chunk, values in chunk_calls(run, (images, baseline), masks, targets, batch_size, pad=jit):
+        drops[part, chunk] = reference[part, None] - values.T
     return drops
 
 
-def _checked(model, images, targets, maps, baseline, batch_size, how):
+def _checked(model, images, targets, maps, baseline, batch_size, how, jit_compile):
+    jit = resolve_jit(jit_compile)
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
     flat_maps = checked_maps(maps, images, how)
     base = _checks.like_images(baseline, images, "baseline")
     batch_size = batch_size_or_default(batch_size)
-    reference = explained_values(model, images, targets, batch_size).astype(np.float64)
-    return images, targets, flat_maps, base, batch_size, reference
+    reference = explained_values(model, images, targets, batch_size, jit).astype(np.float64)
+    return images, targets, flat_maps, base, batch_size, reference, jit
 
 
-def _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size):
+def _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size, jit):
     """Per-image correlation between mask masses of the map and output drops, over the masks."""
-    drops = _output_drops(model, images, base, targets, reference, masks, batch_size)
+    drops = _output_drops(model, images, base, targets, reference, masks, batch_size, jit)
     masses = np.einsum("nhw,khw->nk", flat_maps, masks.astype(np.float64))
     return pearson_rows(masses, drops)
 
@@ -96,7 +103,7 @@ def random_subset_masks(rng: np.random.Generator, count: int, size: int, chosen:
 
 
 def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baseline=0.0, seed=0,
-                  batch_size=None, how="sum"):
+                  batch_size=None, how="sum", jit_compile=JIT_AUTO):
     """Sensitivity-n (Ancona et al. 2018): correlation of attribution mass and output drop, over n.
 
     Args:
@@ -107,6 +114,8 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
       baseline: value of removed pixels: scalar or image(s) (default black).
       seed: seed of the subsets (the same subsets serve every image).
       batch_size: model inputs per pass (default 32).
+      jit_compile: XLA for the model passes: ``True``, ``False`` or ``"auto"`` (XLA on a
+        GPU only; see :func:`idgi_tf._model.resolve_jit`).
       how: channel reduction of 3-D maps (``sum``, ``abs_sum``, ``sum_abs``).
 
     Returns:
@@ -118,8 +127,8 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
       >>> r = sensitivity_n(model, images, labels, maps, ns=[1, 10, 100])
       >>> r.aggregate_curves["correlation"]
     """
-    images, targets, flat_maps, base, batch_size, reference = _checked(
-        model, images, targets, maps, baseline, batch_size, how)
+    images, targets, flat_maps, base, batch_size, reference, jit = _checked(
+        model, images, targets, maps, baseline, batch_size, how, jit_compile)
     pixels = images.shape[1] * images.shape[2]
     subsets = _checks.positive_int(subsets, "subsets")
     if subsets < 2:
@@ -132,7 +141,8 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
     curves = np.empty((len(images), len(ns)), np.float64)
     for column, n in enumerate(ns):
         masks = random_subset_masks(rng, subsets, pixels, int(n)).reshape(subsets, *images.shape[1:3])
-        curves[:, column] = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size)
+        curves[:, column] = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size,
+                                          jit)
     undefined = int(np.isnan(curves).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
@@ -144,7 +154,7 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
         curves={"correlation": curves},
         x=ns.astype(np.float64),
         counts={"images": len(images), "undefined_correlations": undefined},
-        options={"subsets": subsets, "seed": seed, "how": how},
+        options={"subsets": subsets, "seed": seed, "how": how, "jit_compile": jit},
         aggregate_curves={"correlation": mean_over_images},
     )
 
@@ -158,11 +168,11 @@ def grid_cell_masks(rng: np.random.Generator, samples: int, grid: int, removed: 
 
 
 def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200, baseline=0.0, seed=0,
-               batch_size=None, how="sum"):
+               batch_size=None, how="sum", jit_compile=JIT_AUTO):
     """MuFidelity (Bhatt et al. 2020): correlation of attribution mass and output drop on grid subsets.
 
     Args:
-      model, images, targets, maps, baseline, seed, batch_size, how: as for
+      model, images, targets, maps, baseline, seed, batch_size, how, jit_compile: as for
         :func:`sensitivity_n`.
       grid: the image is cut into ``grid x grid`` cells (default 9).
       subset: fraction of cells removed per sample (default 0.2: 16 of 81).
@@ -175,8 +185,8 @@ def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200,
     Example:
       >>> mufidelity(model, images, labels, maps).means()["mufidelity"]
     """
-    images, targets, flat_maps, base, batch_size, reference = _checked(
-        model, images, targets, maps, baseline, batch_size, how)
+    images, targets, flat_maps, base, batch_size, reference, jit = _checked(
+        model, images, targets, maps, baseline, batch_size, how, jit_compile)
     grid = _checks.positive_int(grid, "grid")
     if grid > min(images.shape[1:3]):
         raise ValueError(f"grid must be at most the image side {min(images.shape[1:3])}, got {grid}")
@@ -189,11 +199,11 @@ def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200,
         raise ValueError(f"samples must be at least 2 (a correlation needs two points), got {samples}")
     seed = _checks.seed(seed)
     masks = grid_cell_masks(np.random.default_rng(seed), samples, grid, removed, *images.shape[1:3])
-    scores = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size)
+    scores = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size, jit)
     return MetricResult(
         name="mufidelity",
         scores={"mufidelity": scores},
         counts={"images": len(images), "undefined_mufidelity": int(np.isnan(scores).sum())},
         options={"grid": grid, "subset": subset, "removed_cells": removed, "samples": samples, "seed": seed,
-                 "how": how},
+                 "how": how, "jit_compile": jit},
     )

@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import batch_size_or_default, cached, explained_value, num_classes
-from ._canvas import canvases, chunk_plan, pixel_ranks
+from .._model import JIT_AUTO, batch_size_or_default, cached, explained_value, num_classes, resolve_jit
+from ._canvas import canvases, chunk_calls, pixel_ranks
 from ._maps import checked_maps
 from .result import MetricResult
 
@@ -34,7 +34,9 @@ def _canvas_values(model, reveal, images, baseline, ranks, counts, targets):
     return tf.reshape(values, [tf.shape(counts)[0], images.shape[0]])
 
 
-def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, baseline, batch_size, how):
+def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, baseline, batch_size, how,
+                        jit_compile):
+    jit = resolve_jit(jit_compile)
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
     flat_maps = checked_maps(maps, images, how)
@@ -50,15 +52,13 @@ def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, bas
     counts = np.round(fractions * pixels).astype(np.int32)
     ranks = pixel_ranks(flat_maps)
     run = cached(
-        model, ("canvas", reveal), lambda: tf.function(functools.partial(_canvas_values, model, reveal))
+        model, ("canvas", reveal, jit),
+        lambda: tf.function(functools.partial(_canvas_values, model, reveal), jit_compile=jit),
     )
 
     curves = np.empty((len(images), len(counts)), np.float64)
-    for part, chunks in chunk_plan(len(images), len(counts), batch_size):
-        args = [tf.constant(a[part]) for a in (images, base, ranks)]
-        for chunk in chunks:
-            values = run(*args, tf.constant(counts[chunk]), tf.constant(targets[part]))
-            curves[part, chunk] = values.numpy().T
+    for part, chunk, values in chunk_calls(run, (images, base, ranks), counts, targets, batch_size, pad=jit):
+        curves[part, chunk] = values.T
 
     original = curves[:, -1] if reveal else curves[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -74,12 +74,14 @@ def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, bas
         x=fractions,
         counts={"images": len(images), "undefined_ratio": int(np.isnan(scores["ratio"]).sum())},
         options={
-            "step": step, "baseline": float(baseline) if np.ndim(baseline) == 0 else "array", "how": how
+            "step": step, "baseline": float(baseline) if np.ndim(baseline) == 0 else "array", "how": how,
+            "jit_compile": jit,
         },
     )
 
 
-def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_size=None, how="sum"):
+def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_size=None, how="sum",
+              jit_compile=JIT_AUTO):
     """Insertion curves and AUCs: reveal the top pixels of ``maps`` on the baseline canvas.
 
     Args:
@@ -89,6 +91,8 @@ def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_si
       baseline: the canvas (scalar, (H, W, C) or (N, H, W, C)); black by default.
       batch_size: at most this many canvases through the model at once.
       how: channel reduction of 3-D maps (see :func:`reduce_channels`).
+      jit_compile: XLA for the model passes and the canvases: ``True``, ``False`` or
+        ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf._model.resolve_jit`).
 
     Returns:
       :class:`MetricResult` with scores ``probability`` and ``ratio``.
@@ -99,16 +103,17 @@ def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_si
     """
     return _perturbation_curve(
         "insertion", True, model, images, targets, maps,
-        step=step, baseline=baseline, batch_size=batch_size, how=how,
+        step=step, baseline=baseline, batch_size=batch_size, how=how, jit_compile=jit_compile,
     )
 
 
-def deletion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_size=None, how="sum"):
+def deletion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_size=None, how="sum",
+             jit_compile=JIT_AUTO):
     """Deletion curves and AUCs: set the top pixels of ``maps`` to the baseline. Lower is better.
 
     Same arguments and result as :func:`insertion`.
     """
     return _perturbation_curve(
         "deletion", False, model, images, targets, maps,
-        step=step, baseline=baseline, batch_size=batch_size, how=how,
+        step=step, baseline=baseline, batch_size=batch_size, how=how, jit_compile=jit_compile,
     )

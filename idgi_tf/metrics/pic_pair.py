@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import interpolate
 
-from .._model import cached, explained_value_and_correct, image_groups
+from .._model import cached, explained_value_and_correct, image_groups, pad_rows
 from . import information as info
 from .result import MetricResult
 
@@ -86,13 +86,16 @@ def pic_curve(levels, preds, min_pred: float):
     return values, float(np.trapezoid(values, CURVE_X))
 
 
-def _model_outputs(model, images, targets, batch_size):
-    """f and correctness of (n, H, W, C) uint8 images, in batches."""
-    run = cached(model, ("value_correct",), lambda: tf.function(functools.partial(explained_value_and_correct, model)))
+def _model_outputs(model, images, targets, batch_size, jit):
+    """f and correctness of (n, H, W, C) uint8 images, in batches (padded to one shape under XLA)."""
+    run = cached(model, ("value_correct", jit),
+                 lambda: tf.function(functools.partial(explained_value_and_correct, model), jit_compile=jit))
     value, correct = np.empty(len(images), np.float32), np.empty(len(images), bool)
-    for part in image_groups(len(images), batch_size):
-        v, ok = run(tf.constant(images[part], tf.float32), tf.constant(targets[part]))
-        value[part], correct[part] = v.numpy(), ok.numpy()
+    group = min(len(images), batch_size)
+    for part in image_groups(len(images), group):
+        size = group if jit else part.stop - part.start
+        v, ok = run(tf.constant(pad_rows(images[part], size), tf.float32), tf.constant(pad_rows(targets[part], size)))
+        value[part], correct[part] = v.numpy()[: part.stop - part.start], ok.numpy()[: part.stop - part.start]
     return value, correct
 
 
@@ -107,7 +110,8 @@ def _bokeh_stack(pixels, flat_maps, masks, fractions, pool):
     return np.concatenate([pixels[:, None], np.stack(list(made)).reshape(len(pixels), -1, *pixels.shape[1:])], 1)
 
 
-def pair_sic_aic(model, pixels, targets, flat_maps, fractions, *, random_masks, seed, min_pred, batch_size, workers):
+def pair_sic_aic(model, pixels, targets, flat_maps, fractions, *, random_masks, seed, min_pred, batch_size, workers,
+                 jit):
     """``sic_aic(mode="pair")`` on checked inputs (uint8 pixels, 2-D maps, fractions)."""
     n, height, width, _ = pixels.shape
     if random_masks is None:
@@ -125,7 +129,7 @@ def pair_sic_aic(model, pixels, targets, flat_maps, fractions, *, random_masks, 
             stack = _bokeh_stack(pixels[part], flat_maps[part], masks[part], fractions, pool)
             flat = stack.reshape(-1, *pixels.shape[1:])
             sizes = [pool.submit(info.webp_size, image) for image in flat]
-            v, ok = _model_outputs(model, flat, np.repeat(targets[part], per_image), batch_size)
+            v, ok = _model_outputs(model, flat, np.repeat(targets[part], per_image), batch_size, jit)
             value[part], correct[part] = v.reshape(-1, per_image), ok.reshape(-1, per_image)
             levels[part] = np.array([size.result() for size in sizes]).reshape(-1, per_image)
     curves = {key: np.full((n, CURVE_X.size), np.nan) for key in ("sic", "aic")}

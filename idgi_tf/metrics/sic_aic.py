@@ -35,9 +35,9 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import batch_size_or_default, cached, explained_value_and_correct, num_classes
+from .._model import JIT_AUTO, batch_size_or_default, cached, explained_value_and_correct, num_classes, resolve_jit
 from . import information as info
-from ._canvas import canvases, chunk_plan, pixel_ranks
+from ._canvas import canvases, chunk_calls, pixel_ranks
 from ._maps import checked_maps
 from .pic_pair import pair_sic_aic, skip_counts
 from .result import MetricResult
@@ -96,30 +96,28 @@ def _bokeh_outputs(model, information, images, base, ranks, counts, targets):
     return tf.reshape(value, [c, n]), tf.reshape(correct, [c, n]), measure
 
 
-def _evaluate(run, pixels, base, ranks, counts, targets, batch_size, pool):
+def _evaluate(run, pixels, base, ranks, counts, targets, batch_size, pool, jit):
     """f, correctness and information level (each (n, c)) of the bokeh images of ``counts``.
 
     Compression jobs go to ``pool`` as soon as a chunk's images come back, so
     they overlap the model work on the next group of images; a group's jobs
-    are collected before the group after next starts, which bounds memory.
+    are collected once the next group's model work is done, which bounds memory.
     """
     n, c = len(pixels), len(counts)
     value, correct, level = np.empty((n, c)), np.empty((n, c), bool), np.empty((n, c))
-    previous = []
-    for part, chunks in chunk_plan(n, c, batch_size):
-        args = [tf.constant(a[part]) for a in (pixels, base, ranks)]
-        current = []
-        for chunk in chunks:
-            v, ok, measure = run(*args, tf.constant(counts[chunk]), tf.constant(targets[part]))
-            value[part, chunk], correct[part, chunk] = v.numpy().T, ok.numpy().T
-            measure = measure.numpy()
-            if measure.ndim == 2:
-                level[part, chunk] = measure.T
-            else:  # bokeh images (c, n, H, W, C) to compress
-                current.append((part, chunk, [[pool.submit(info.webp_size, im) for im in row] for row in measure]))
-        _collect(previous, level)
-        previous = current
+    previous, current, group = [], [], None
+    for part, chunk, (v, ok, measure) in chunk_calls(run, (pixels, base, ranks), counts, targets, batch_size,
+                                                     pad=jit):
+        if part != group:  # a new group of images: the group before the last one is compressed by now
+            _collect(previous, level)
+            previous, current, group = current, [], part
+        value[part, chunk], correct[part, chunk] = v.T, ok.T
+        if measure.ndim == 2:
+            level[part, chunk] = measure.T
+        else:  # bokeh images (c, n, H, W, C) to compress
+            current.append((part, chunk, [[pool.submit(info.webp_size, im) for im in row] for row in measure]))
     _collect(previous, level)
+    _collect(current, level)
     return value, correct, level
 
 
@@ -138,24 +136,27 @@ def _skip_reasons(f_orig, f_base, level_orig, level_base, min_pred):
     return np.where(reasons.any(axis=0), np.argmax(reasons, axis=0), -1)
 
 
-def _paper(model, pixels, targets, flat_maps, fractions, *, information, bins, base, min_pred, batch_size, workers):
+def _paper(model, pixels, targets, flat_maps, fractions, *, information, bins, base, min_pred, batch_size, workers,
+           jit):
     n, height, width, _ = pixels.shape
     area = height * width
     counts = np.round(fractions * area).astype(np.int32)
     ranks = pixel_ranks(flat_maps)
     run = cached(
-        model, ("bokeh", information), lambda: tf.function(functools.partial(_bokeh_outputs, model, information))
+        model, ("bokeh", information, jit),
+        lambda: tf.function(functools.partial(_bokeh_outputs, model, information), jit_compile=jit),
     )
     pixels, base = pixels.astype(np.float32), base.astype(np.float32)
     with ThreadPoolExecutor(workers) as pool:
-        ends = _evaluate(run, pixels, base, ranks, np.array([0, area], np.int32), targets, batch_size, pool)
+        ends = _evaluate(run, pixels, base, ranks, np.array([0, area], np.int32), targets, batch_size, pool, jit)
         (f_base, f_orig), _, (level_base, level_orig) = (a.T for a in ends)
         reasons = _skip_reasons(f_orig, f_base, level_orig, level_base, min_pred)
         keep = np.flatnonzero(reasons < 0)
         inner = np.unique(counts[(counts > 0) & (counts < area)])
         value, correct, level = (np.full((n, len(counts)), np.nan) for _ in range(3))
         if keep.size:
-            inside = _evaluate(run, pixels[keep], base[keep], ranks[keep], inner, targets[keep], batch_size, pool)
+            inside = _evaluate(run, pixels[keep], base[keep], ranks[keep], inner, targets[keep], batch_size, pool,
+                               jit)
             for column, count in enumerate(counts):
                 if count == 0 or count == area:
                     source = [a[keep, 0 if count == 0 else 1] for a in ends]
@@ -207,6 +208,7 @@ def sic_aic(
     batch_size: int | None = None,
     how: str = "sum",
     workers: int | None = None,
+    jit_compile=JIT_AUTO,
 ) -> MetricResult:
     """SIC and AIC curves and areas of ``maps`` (module docstring: the protocol).
 
@@ -231,6 +233,9 @@ def sic_aic(
       batch_size: at most this many bokeh images through the model at once.
       how: channel reduction of 3-D maps (see :func:`reduce_channels`).
       workers: threads compressing images (default: one per CPU).
+      jit_compile: XLA for the bokeh images, MS-SSIM and the model passes: ``True``,
+        ``False`` or ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf._model.resolve_jit`).
+        WebP compression always runs on the host.
 
     Returns:
       :class:`MetricResult`: ``aggregate["sic"]`` and ``aggregate["aic"]`` are
@@ -242,6 +247,7 @@ def sic_aic(
       >>> result = sic_aic(model, images, labels, maps, information="msssim")
       >>> result.aggregate["sic"], result.aggregate["aic"], result.counts["skipped"]
     """
+    jit = resolve_jit(jit_compile)
     _checks.choice(information, "information", INFORMATION)
     _checks.choice(mode, "mode", MODES)
     if mode == "pair" and information != "entropy":
@@ -260,12 +266,12 @@ def sic_aic(
     if information == "msssim":
         info.check_ms_ssim_size(images.shape)
     options = {"information": information, "thresholds": fractions.size, "bins": bins, "mode": mode,
-               "min_pred": min_pred, "how": how}
+               "min_pred": min_pred, "how": how, "jit_compile": jit}
     if mode == "pair":
         if base_images is not None:
             raise ValueError("base_images applies to mode='paper'; PAIR's base comes from random_masks")
         result = pair_sic_aic(model, pixels, targets, flat_maps, fractions, random_masks=random_masks,
-                              seed=seed, min_pred=min_pred, batch_size=batch_size, workers=workers)
+                              seed=seed, min_pred=min_pred, batch_size=batch_size, workers=workers, jit=jit)
         result.options = {**options, "seed": seed if random_masks is None else "given"}
         return result
     if random_masks is not None:
@@ -276,6 +282,6 @@ def sic_aic(
     else:
         base = info.pixels_uint8(_checks.like_images(base_images, images, "base_images"), "base_images")
     result = _paper(model, pixels, targets, flat_maps, fractions, information=information, bins=bins,
-                    base=base, min_pred=min_pred, batch_size=batch_size, workers=workers)
+                    base=base, min_pred=min_pred, batch_size=batch_size, workers=workers, jit=jit)
     result.options = {**options, "blur_radius": blur_radius if base_images is None else "given"}
     return result
