@@ -152,7 +152,7 @@ def xla_table(count: int, out) -> None:
 
     EfficientNet-Lite0 with its trained weights on the shipped photos, IG+IDGI maps
     (32 steps); each timing is one call after a warm-up call (which
-    traces and, under XLA, compiles). On a GPU the same command fills the GPU column.
+    traces and, under XLA, compiles). On a GPU machine the same command prints the GPU's table.
     """
     from idgi_tf import data, models
 
