@@ -109,8 +109,9 @@ def binary_masks(value, shape, name: str = "masks") -> np.ndarray:
     if array.dtype != bool:
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
             raise TypeError(f"{name} must hold 0/1 or booleans, got dtype {array.dtype}")
-        if not np.isin(array, (0, 1)).all():
-            bad = array[~np.isin(array, (0, 1))][0]
+        other = ~np.isin(array, (0, 1))
+        if other.any():
+            bad = array[other][0]
             raise ValueError(f"{name} must hold only 0 and 1 (or False and True), got {bad.item()!r}")
     return array.astype(bool)
 

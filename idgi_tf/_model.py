@@ -41,10 +41,23 @@ def resolve_jit(jit_compile) -> bool:
     return bool(jit_compile)
 
 
-def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
-    """``array`` with its last row repeated up to ``rows`` rows (so a compiled function sees one shape)."""
-    extra = rows - len(array)
-    return array if extra <= 0 else np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])
+def pad_rows(value, rows: int) -> tf.Tensor:
+    """``value`` (array or tensor) as a tensor with its last row repeated until it has ``rows`` rows."""
+    tensor = tf.convert_to_tensor(value)
+    extra = rows - tensor.shape[0]
+    if extra <= 0:
+        return tensor
+    return tf.concat([tensor, tf.repeat(tensor[-1:], extra, axis=0)], axis=0)
+
+
+def call_padded(fn, arrays, rows: int):
+    """``fn`` on ``arrays`` padded to ``rows`` rows (so a compiled function sees one shape).
+
+    Returns ``fn``'s outputs (a tensor or a structure of them) as NumPy, cut back to the real rows.
+    """
+    count = len(arrays[0])
+    outputs = fn(*(pad_rows(value, rows) for value in arrays))
+    return tf.nest.map_structure(lambda tensor: tensor.numpy()[:count], outputs)
 
 
 def batch_size_or_default(batch_size) -> int:
@@ -164,14 +177,6 @@ def cached(model, key, build):
     return table[key]
 
 
-def _pad_tensor_rows(tensor: tf.Tensor, rows: int) -> tf.Tensor:
-    """``tensor`` with its last row repeated until it has ``rows`` rows."""
-    extra = rows - tensor.shape[0]
-    if extra == 0:
-        return tensor
-    return tf.concat([tensor, tf.repeat(tensor[-1:], extra, axis=0)], axis=0)
-
-
 def replica_count() -> int:
     """Replicas of the current ``tf.distribute`` strategy (1 outside any strategy)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
@@ -194,7 +199,7 @@ def on_replicas(fn, *tensors):
     strategy = tf.distribute.get_strategy()
     count = int(tensors[0].shape[0])
     per_replica = -(-count // replicas)
-    padded = [_pad_tensor_rows(t, per_replica * replicas) for t in tensors]
+    padded = [pad_rows(t, per_replica * replicas) for t in tensors]
     parts = strategy.experimental_distribute_values_from_function(
         lambda context: tuple(
             t[context.replica_id_in_sync_group * per_replica :][:per_replica]
@@ -229,10 +234,8 @@ def explained_values(model, images: np.ndarray, targets: np.ndarray, batch_size:
     jit = resolve_jit(jit_compile)
     run = compiled_value(model, jit)
     group = min(len(images), batch_size * replica_count())
-    values = []
-    for part in image_groups(len(images), group):
-        inputs = [images[part], targets[part]]
-        if jit:
-            inputs = [pad_rows(value, group) for value in inputs]
-        values.append(on_replicas(run, *map(tf.constant, inputs)).numpy()[: part.stop - part.start])
-    return np.concatenate(values).astype(np.float32)
+    split = functools.partial(on_replicas, run)
+    return np.concatenate([
+        call_padded(split, [images[part], targets[part]], group if jit else part.stop - part.start)
+        for part in image_groups(len(images), group)
+    ]).astype(np.float32)

@@ -28,11 +28,11 @@ from ._model import (
     JIT_AUTO,
     batch_size_or_default,
     cached,
+    call_padded,
     explained_values,
     image_groups,
     num_classes,
     on_replicas,
-    pad_rows,
     replica_count,
     resolve_jit,
 )
@@ -375,6 +375,7 @@ def attribute(
                           images.shape[1:]))
     results = {name: np.empty(images.shape, np.float32) for name in rule_names}
     progress = progress_bar(len(images), unit_name="image") if verbose else None
+    split = functools.partial(on_replicas, run)
     for part in image_groups(len(images), group):
         inputs = [images[part], baseline[part], targets[part]]
         if spec.takes_image_index:
@@ -383,12 +384,11 @@ def attribute(
         # Under XLA the last group is padded to the others' size (one compilation serves all).
         # Otherwise a lone last image still runs as a pair: a batch of one can get other kernels
         # than any larger batch (oneDNN on CPU), which Guided IG's feature selection amplifies.
-        size = group if jit else (2 if count == 1 < group else count)
-        sums = on_replicas(run, *(tf.constant(pad_rows(value, size)) for value in inputs))
+        sums = call_padded(split, inputs, group if jit else (2 if count == 1 < group else count))
         for name in rule_names:
-            results[name][part] = sums[name].numpy()[:count]
+            results[name][part] = sums[name]
         if progress is not None:
-            progress.add(part.stop - part.start)
+            progress.add(count)
     if lowpass is not None:
         for name in rule_names:
             results[name] = spread_over_channels(spectral.lowpass(results[name], lowpass), images.shape[-1])

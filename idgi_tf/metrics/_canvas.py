@@ -55,11 +55,11 @@ def chunk_calls(run, per_image, per_chunk, targets, batch_size: int, pad: bool):
     for part, chunks in chunk_plan(len(targets), count, batch_size):
         images = part.stop - part.start
         group = min(len(targets), batch_size) if pad else images
-        args = [tf.constant(pad_rows(a[part], group)) for a in (*per_image, targets)]
+        args = [pad_rows(a[part], group) for a in (*per_image, targets)]
         full = min(chunks[0].stop, count)  # every chunk's size under padding
         for chunk in chunks:
             size = min(chunk.stop, count) - chunk.start
-            outputs = run(*args[:-1], tf.constant(pad_rows(per_chunk[chunk], full if pad else size)), args[-1])
+            outputs = run(*args[:-1], pad_rows(per_chunk[chunk], full if pad else size), args[-1])
 
             def cut(tensor, size=size):
                 return tensor.numpy()[:size, :images]

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import interpolate
 
-from .._model import cached, explained_value_and_correct, image_groups, pad_rows
+from .._model import cached, call_padded, explained_value_and_correct, image_groups
 from . import information as info
 from .result import MetricResult
 
@@ -93,9 +93,8 @@ def _model_outputs(model, images, targets, batch_size, jit):
     value, correct = np.empty(len(images), np.float32), np.empty(len(images), bool)
     group = min(len(images), batch_size)
     for part in image_groups(len(images), group):
-        size = group if jit else part.stop - part.start
-        v, ok = run(tf.constant(pad_rows(images[part], size), tf.float32), tf.constant(pad_rows(targets[part], size)))
-        value[part], correct[part] = v.numpy()[: part.stop - part.start], ok.numpy()[: part.stop - part.start]
+        rows = group if jit else part.stop - part.start
+        value[part], correct[part] = call_padded(run, [images[part].astype(np.float32), targets[part]], rows)
     return value, correct
 
 
