@@ -90,9 +90,9 @@ def main(argv=None):
         print(f"{name:>22}: " + " ".join(f"{v:5.2f}" for v in curves[name]) + f"   ({timings[name]:.1f} s)")
 
     os.makedirs(args.out, exist_ok=True)
-    png = viz.save(viz.curves(ns, list(curves.values()), labels=list(curves), log=True,
-                              xlabel="n (pixels set to black)", ylabel="Pearson correlation (mean over images)",
-                              title=f"Sensitivity-n, CNN on Fashion-MNIST ({len(images)} test images)"),
+    png = viz.save(viz.plot_curves(ns, curves, logx=True, xlabel="n (pixels set to black)",
+                                   ylabel="Pearson correlation (mean over images)",
+                                   title=f"Sensitivity-n, CNN on Fashion-MNIST ({len(images)} test images)"),
                    os.path.join(args.out, "sensitivity_n_fashion_mnist.png"))
     record = {"ns": ns.tolist(), "curves": {k: v.tolist() for k, v in curves.items()}, "accuracy": accuracy,
               "images": len(images), "subsets": args.subsets, "seconds": timings}

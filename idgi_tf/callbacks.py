@@ -5,8 +5,8 @@ probability of each image's target (REFERENCE section 1) with every
 (method, rule), scores the maps with the chosen metrics, and writes to
 TensorBoard (``tf.summary``) or, without ``log_dir``, to ``callback.history``:
 
-* ``attributions/<method>_<rule>``: an image grid, one row per image (input,
-  heatmap, overlay);
+* ``attributions/<method>_<rule>``: a :func:`idgi_tf.viz.plot_attributions`
+  figure rendered to an image, one row per image (input, heatmap, overlay);
 * ``<metric>/<method>_<rule>``: the mean score (``insertion`` and
   ``deletion``: the probability AUC; ``localization``: ROC-AUC against
   ``masks``; ``mufidelity``);
@@ -202,8 +202,9 @@ class AttributionCallback(keras.callbacks.Callback):
             photos = np.repeat(photos, 3, axis=-1)
         low, high = float(photos.min()), float(photos.max())
         photos = (photos - low) / (high - low) * 255.0 if high > low else np.zeros_like(photos)
-        rows = [[photo, viz.heatmap(a), viz.overlay(photo, a)] for photo, a in zip(photos, attribution)]
-        return viz.grid(rows, col_labels=["input", "map", "overlay"], title=f"{tag}, epoch {epoch}")
+        figure = viz.plot_attributions(photos, {"map": attribution, "overlay": attribution}, overlay=["overlay"],
+                                       image_title="input", title=f"{tag}, epoch {epoch}", cell_inches=1.6)
+        return viz.to_array(figure)
 
     def _write(self, record: dict) -> None:
         with self._writer.as_default(step=record["epoch"]):

@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 
 from . import _checks
-from ._model import cached
+from ._model import cached, fresh_zeros
 
 EPSILON = 1e-4
 RESCALE_TOLERANCE = 1e-5
@@ -68,7 +68,7 @@ RULES = ("elrp", "deeplift")
 
 def _sign(z):
     """``sign(z)`` with ``sign(0) = +1``."""
-    return tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
+    return tf.where(z >= 0, tf.constant(1, z.dtype), tf.constant(-1, z.dtype))
 
 
 def _input_gradient_only(grad_z):
@@ -78,7 +78,7 @@ def _input_gradient_only(grad_z):
     def grad(upstream, variables=None):
         if variables is None:
             return grad_z(upstream)
-        return grad_z(upstream), [tf.zeros_like(v) for v in variables]
+        return grad_z(upstream), [fresh_zeros(tf.shape(v), v.dtype) for v in variables]
 
     return grad
 
@@ -117,7 +117,7 @@ def rescale_rule(activation):
             far = tf.abs(delta) >= RESCALE_TOLERANCE
             multiplier = tf.where(far, (y_in - y_ref) / tf.where(far, delta, 1.0), plain)
             up_in, up_ref = tf.split(upstream, 2)
-            return tf.concat([up_in * multiplier, tf.zeros_like(up_ref)], axis=0)
+            return tf.concat([up_in * multiplier, fresh_zeros(tf.shape(up_ref), up_ref.dtype)], axis=0)
 
         return y, _input_gradient_only(grad_z)
 
@@ -260,7 +260,7 @@ def modified_gradient_attribution(modified: ModifiedModel, images, baseline, tar
         logits = modified(inputs)[:n]
         value = tf.gather(logits, targets, axis=1, batch_dims=1)
     grad = tape.gradient(value, inputs)
-    grad = tf.zeros_like(images) if grad is None else grad[:n]
+    grad = fresh_zeros(tf.shape(images)) if grad is None else grad[:n]
     difference = images - baseline if doubled else images
     return {"plain": tf.cast(difference * grad, tf.float64)}
 

@@ -7,11 +7,16 @@ vector ``s_j``, and once ``f_{j+1}`` is known hands ``Step(g_j, s_j, f_{j+1} -
 f_j, g_{j+1})`` to every requested rule. Only the running sums (one (n, H, W, C)
 float64 tensor per rule) and the last point's record live across chunks, and
 one chunk is in flight at a time (``parallel_iterations=1``), so memory does
-not grow with the number of steps. Per-point tensors (gradients, step
-vectors, rule contributions) are float32 like the model's gradients; the path
-computes its points and steps in float64 (Blur IG's finite difference needs
-it); each chunk's contributions are summed in float32 and added to the
-running sums in float64, and ``f`` is float64.
+not grow with the number of steps. Everything after the model pass (the
+path's step vectors and next state, the rules) waits for the pass's gradient,
+so none of it is held alongside the model's activations; during the pass only
+the inputs, the running sums, the carried record and the chunk's points are
+alive besides the model's own tensors. Per-point tensors (points, gradients,
+step vectors, rule contributions) are float32 like the model's gradients;
+paths compute in float64 where precision needs it and hand back float32; each
+chunk's contributions are summed in float32 and added to the running sums in
+float64, and ``f`` is float64. No image-sized zeros are constants (see
+:func:`idgi_tf._model.fresh_zeros`), so nothing outlives a call.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import functools
 import tensorflow as tf
 
 from . import rules as rules_lib
-from ._model import CHUNKS_IN_FLIGHT, cached, explained_value_and_grad
+from ._model import CHUNKS_IN_FLIGHT, cached, explained_value_and_grad, fresh_zeros
 
 
 def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
@@ -33,29 +38,32 @@ def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
     }
 
 
+def _after(dependency: tf.Tensor, tensors):
+    """``tensors`` as they are, but only once ``dependency`` has been computed."""
+    with tf.control_dependencies([dependency]):
+        return tf.nest.map_structure(tf.identity, tensors)
+
+
 def integrate(model, path, rule_names, points_per_chunk, images, baseline, targets):
     """Integrate ``path`` for ``images`` (n, H, W, C) under each rule in ``rule_names``.
 
     Returns ``{rule: attribution (n, H, W, C) float64}``. ``targets`` (n,) int32.
     Meant to run inside ``tf.function``; see :func:`compiled_integrate`.
     """
-    x, base = images, baseline  # float32: each path casts what it computes in float64, per chunk
     n = images.shape[0]
     chunk = points_per_chunk
     num_chunks = -(-path.num_points // chunk)
     chunk_targets = tf.tile(targets, [chunk])
-    zeros = tf.zeros(x.shape, tf.float64)
 
     def body(k, state, sums, last):
         j = k * chunk + tf.range(chunk)
         valid = j < path.num_points
-        points = path.points(state, j, x, base)
-        model_in = tf.reshape(tf.cast(points, tf.float32), [chunk * n, *images.shape[1:]])
-        f, g = explained_value_and_grad(model, model_in, chunk_targets)
+        points = path.points(state, j, images, baseline)
+        f, g = explained_value_and_grad(model, tf.reshape(points, [chunk * n, *images.shape[1:]]), chunk_targets)
+        state, x, base, last = _after(g, (state, images, baseline, last))
         f = tf.reshape(tf.cast(f, tf.float64), [chunk, n])
-        g = tf.reshape(g, [chunk, *x.shape])
-        state, delta_x = path.advance(state, j, points, g, x, base)
-        delta_x = tf.cast(delta_x, tf.float32)
+        g = tf.reshape(g, [chunk, *images.shape])
+        state, delta_x = path.advance(state, j, g, x, base)
 
         last_g, last_dx, last_f, last_valid = last
         start_valid = tf.concat([last_valid[None], valid[:-1]], axis=0)
@@ -71,18 +79,18 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
         sums = {name: sums[name] + added[name] for name in rule_names}
         return k + 1, state, sums, (g[-1], delta_x[-1], f[-1], valid[-1])
 
-    zeros32 = tf.zeros(x.shape, tf.float32)
+    zeros32 = fresh_zeros(images.shape)
     last = (zeros32, zeros32, tf.zeros([n], tf.float64), tf.constant(False))
-    sums = {name: zeros for name in rule_names}
+    sums = {name: fresh_zeros(images.shape, tf.float64) for name in rule_names}
     _, _, sums, last = tf.while_loop(
         lambda k, *_: k < num_chunks,
         body,
-        (tf.constant(0), path.init_state(x, base), sums, last),
+        (tf.constant(0), path.init_state(images, baseline), sums, last),
         parallel_iterations=CHUNKS_IN_FLIGHT,
     )
     # The path's last point has no segment after it: delta_f = 0.
     last_g, last_dx, _, last_valid = last
-    final = rules_lib.Step(last_g[None], last_dx[None], tf.zeros([1, n], tf.float64), tf.zeros_like(last_g)[None])
+    final = rules_lib.Step(last_g[None], last_dx[None], tf.zeros([1, n], tf.float64), zeros32[None])
     added = _apply_rules(rule_names, final, last_valid[None])
     return {name: sums[name] + added[name] for name in rule_names}
 

@@ -17,7 +17,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from ._model import CHUNKS_IN_FLIGHT, cached, explained_value
+from ._model import CHUNKS_IN_FLIGHT, cached, explained_value, fresh_zeros
 
 
 def check_patch(patch: int, height: int, width: int) -> None:
@@ -87,7 +87,7 @@ def occlusion(model, patch, stride, windows_per_pass, images, baseline, targets)
         return r + 1, sums + tf.einsum("kn,khw->nhw", tf.cast(drops, tf.float64), tf.cast(masks, tf.float64))
 
     _, sums = tf.while_loop(
-        lambda r, _: r < -(-count // k), body, (tf.constant(0), tf.zeros([n, height, width], tf.float64)),
+        lambda r, _: r < -(-count // k), body, (tf.constant(0), fresh_zeros([n, height, width], tf.float64)),
         parallel_iterations=CHUNKS_IN_FLIGHT,
     )
     share = sums / coverage(height, width, patch, stride)[None] / float(patch * patch * channels)

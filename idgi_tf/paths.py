@@ -10,13 +10,16 @@ Every path implements::
     num_points                  M + 1
     sequential                  True when point j+1 depends on the gradient at j
     init_state(x, baseline)     loop state (a tensor; unused by fixed paths)
-    points(state, j, x, baseline)              -> (c, n, H, W, C) float64
-    advance(state, j, points, grads, x, baseline) -> (state, step vectors)
+    points(state, j, x, baseline)         -> (c, n, H, W, C) float32, the model's inputs
+    advance(state, j, grads, x, baseline) -> (state, step vectors (c, n, H, W, C) float32)
 
 ``j`` is an int32 vector of point indices (``c`` of them); indices past ``M``
 are padding that the integrator masks out, so paths only have to clip them.
-``x`` and ``baseline`` arrive as float32 (n, H, W, C); all arithmetic on
-points is float64, per chunk; the model sees the points cast to float32.
+``x`` and ``baseline`` arrive as float32 (n, H, W, C). The integrator calls
+``advance`` only after the chunk's model pass, so nothing a path computes for
+its step vectors is held during the pass. Paths compute in float64 where
+precision needs it (points, Blur IG's blur differences, Guided IG's moves),
+per chunk, and hand the integrator float32.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks
-from ._model import CHUNKS_IN_FLIGHT
+from ._model import CHUNKS_IN_FLIGHT, fresh_zeros
 
 
 def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
@@ -59,8 +62,8 @@ class AtInput:
     def points(self, state, j, x, baseline):
         return tf.repeat(x[None], tf.size(j), axis=0)
 
-    def advance(self, state, j, points, grads, x, baseline):
-        return state, points if self.times_input else tf.ones_like(points)
+    def advance(self, state, j, grads, x, baseline):
+        return state, self.points(state, j, x, baseline) if self.times_input else fresh_zeros(grads.shape) + 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +88,11 @@ class Straight:
     def points(self, state, j, x, baseline):
         alpha = tf.cast(_clip_index(j, self.steps), tf.float64) / self.steps
         x, baseline = tf.cast(x, tf.float64), tf.cast(baseline, tf.float64)
-        return baseline[None] + _column(alpha) * (x - baseline)[None]
+        return tf.cast(baseline[None] + _column(alpha) * (x - baseline)[None], tf.float32)
 
-    def advance(self, state, j, points, grads, x, baseline):
-        segment = (tf.cast(x, tf.float64) - tf.cast(baseline, tf.float64)) / self.steps
-        return state, tf.where(_column(j < self.steps), segment[None], tf.zeros_like(points))
+    def advance(self, state, j, grads, x, baseline):
+        segment = tf.cast((tf.cast(x, tf.float64) - tf.cast(baseline, tf.float64)) / self.steps, tf.float32)
+        return state, segment[None] * _column(tf.cast(j < self.steps, tf.float32))
 
 
 # --------------------------------------------------------------------------- blur
@@ -129,6 +132,18 @@ def blur_matrices(sigmas: tf.Tensor, size: int, max_sigma: float) -> tf.Tensor:
     return tf.where(sigmas[:, :, None] > 0, kernel, identity)
 
 
+def _blur_matrix_pair(sigmas: tf.Tensor, height: int, width: int, max_sigma: float):
+    """Row and column blur matrices ``(c, H, H)``, ``(c, W, W)`` float64 at ``sigmas``."""
+    rows = blur_matrices(sigmas, height, max_sigma)
+    return rows, rows if width == height else blur_matrices(sigmas, width, max_sigma)
+
+
+def _separable(rows: tf.Tensor, cols: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """``rows[c] @ image @ cols[c].T`` for every matrix pair ``c`` and every image and channel of
+    ``x (n, H, W, C)``: ``(c, n, H, W, C)``, in the dtype of the operands."""
+    return tf.einsum("cwj,cnhjk->cnhwk", cols, tf.einsum("chi,nijk->cnhjk", rows, x))
+
+
 def blur_stack(x: tf.Tensor, sigmas: tf.Tensor, max_sigma: float) -> tf.Tensor:
     """Blur every image of ``x (n, H, W, C)`` at every sigma: ``(c, n, H, W, C)`` float64.
 
@@ -136,11 +151,7 @@ def blur_stack(x: tf.Tensor, sigmas: tf.Tensor, max_sigma: float) -> tf.Tensor:
     ``gaussian_filter(x, sigma=[s, s, 0], mode='constant')`` per image.
     """
     x = tf.cast(x, tf.float64)
-    height, width = x.shape[1], x.shape[2]
-    rows = blur_matrices(sigmas, height, max_sigma)
-    cols = rows if width == height else blur_matrices(sigmas, width, max_sigma)
-    blurred_rows = tf.einsum("chi,nijk->cnhjk", rows, x)
-    return tf.einsum("cwj,cnhjk->cnhwk", cols, blurred_rows)
+    return _separable(*_blur_matrix_pair(sigmas, x.shape[1], x.shape[2], max_sigma), x)
 
 
 def gaussian_blur(images, sigma: float) -> np.ndarray:
@@ -194,16 +205,30 @@ class Blur:
 
     def points(self, state, j, x, baseline):
         sigma = tf.gather(tf.constant(self.sigmas()), self._sigma_index(j))
-        return blur_stack(x, sigma, self._window())
+        return tf.cast(blur_stack(x, sigma, self._window()), tf.float32)
 
-    def advance(self, state, j, points, grads, x, baseline):
+    def advance(self, state, j, grads, x, baseline):
+        """Step vectors ``-(G(x, sigma + h) - G(x, sigma)) / h * (sigma_{i+1} - sigma_i)``.
+
+        With ``R, C`` the row and column blur matrices at ``sigma`` and ``R', C'``
+        at ``sigma + h``, the blur difference is ``R' X C'^T - R X C^T =
+        (R' - R) X C'^T + R X (C' - C)^T``: the differences (and the scale) are
+        taken on the matrices in float64, then applied to ``x`` in float32, so
+        the finite difference keeps float32's relative precision without a
+        float64 blur of the chunk.
+        """
         sigmas = self.sigmas()
-        widths = tf.constant(np.append(np.diff(sigmas), 0.0))
         i = self._sigma_index(j)
         sigma = tf.gather(tf.constant(sigmas), i)
-        nudged = blur_stack(x, sigma + self.grad_step, self._window())
-        derivative = (nudged - points) / self.grad_step
-        return state, -_column(tf.gather(widths, i)) * derivative
+        widths = tf.gather(tf.constant(np.append(np.diff(sigmas), 0.0)), i)
+        scale = tf.reshape(-widths / self.grad_step, [-1, 1, 1])
+        height, width = x.shape[1], x.shape[2]
+        rows, cols = _blur_matrix_pair(sigma, height, width, self._window())
+        rows_h, cols_h = _blur_matrix_pair(sigma + self.grad_step, height, width, self._window())
+        as32 = lambda m: tf.cast(m, tf.float32)  # noqa: E731
+        steps = (_separable(as32(scale * (rows_h - rows)), as32(cols_h), x)
+                 + _separable(as32(rows), as32(scale * (cols_h - cols)), x))
+        return state, steps
 
 
 # --------------------------------------------------------------------------- guided
@@ -212,6 +237,13 @@ class Blur:
 def _quantile_index(size: int, fraction: float) -> int:
     """Position of ``np.quantile(v, fraction, method='lower')`` in sorted ``v`` of ``size``."""
     return int(np.quantile(np.arange(size), fraction, method="lower"))
+
+
+def _lower_quantile(values: tf.Tensor, index: int) -> tf.Tensor:
+    """Per row of ``values (n, size)``, its ``index``-th smallest element (n, 1): the largest of the
+    ``index + 1`` smallest, found by one partial selection instead of a full sort."""
+    smallest = -tf.math.top_k(-values, k=index + 1, sorted=False).values
+    return tf.reduce_max(smallest, axis=1, keepdims=True)
 
 
 def _isclose(a, b, tol=1e-9):
@@ -248,24 +280,24 @@ class Guided:
         return tf.cast(baseline, tf.float64)
 
     def points(self, state, j, x, baseline):
-        return state[None]
+        return tf.cast(state, tf.float32)[None]
 
-    def advance(self, state, j, points, grads, x, baseline):
+    def advance(self, state, j, grads, x, baseline):
         step = j[0]
-        moved = tf.cond(
+        new_state = tf.cond(
             step < self.steps - 1,
             lambda: self._move(state, grads[0], step, x, baseline),
-            lambda: tf.cast(x, tf.float64),
+            lambda: tf.cond(step < self.steps, lambda: tf.cast(x, tf.float64), lambda: state),
         )
-        new_state = tf.where(step < self.steps, moved, state)
-        return new_state, (new_state - state)[None]
+        return new_state, tf.cast(new_state - state, tf.float32)[None]
 
     def _move(self, current, grad, step, x, baseline):
         """One outer Guided IG step for every image; shapes (n, H, W, C)."""
         shape = tf.shape(current)
         n = current.shape[0]
         flat = lambda t: tf.reshape(tf.cast(t, tf.float64), [n, -1])  # noqa: E731
-        x_in, x_base, x_cur, g = flat(x), flat(baseline), flat(current), tf.abs(flat(grad))
+        x_in, x_base, x_cur = flat(x), flat(baseline), flat(current)
+        g = tf.abs(tf.reshape(grad, [n, -1]))  # float32 ranks exactly as its float64 cast would
         size = x_in.shape[1]
         q_index = _quantile_index(size, self.fraction)
 
@@ -278,7 +310,7 @@ class Guided:
         l1_total = tf.reduce_sum(tf.abs(diff), axis=1)
         l1_target = l1_total * (1.0 - alpha)
         moving = diff != 0
-        safe_diff = tf.where(moving, diff, tf.ones_like(diff))
+        safe_diff = tf.where(moving, diff, 1.0)
 
         def sub_move(x_now, active):
             x_alpha = tf.where(moving, (x_now - x_base) / safe_diff, alpha_max)
@@ -287,8 +319,8 @@ class Guided:
             l1_current = tf.reduce_sum(tf.abs(x_now - x_in), axis=1)
             active = active & ~_isclose(l1_target, l1_current)
 
-            masked = tf.where(x_now == x_max, tf.constant(np.inf, tf.float64), g)
-            threshold = tf.sort(masked, axis=1)[:, q_index : q_index + 1]
+            masked = tf.where(x_now == x_max, tf.constant(np.inf, g.dtype), g)
+            threshold = _lower_quantile(masked, q_index)
             selected = (masked <= threshold) & (masked != np.inf) & active[:, None]
             l1_s = tf.reduce_sum(tf.where(selected, tf.abs(x_now - x_max), 0.0), axis=1)
             gamma = tf.where(

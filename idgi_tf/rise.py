@@ -17,7 +17,7 @@ import functools
 
 import tensorflow as tf
 
-from ._model import CHUNKS_IN_FLIGHT, cached, explained_value
+from ._model import CHUNKS_IN_FLIGHT, cached, explained_value, fresh_zeros
 
 
 def rise_mask(index, seed: int, cells: int, p: float, height: int, width: int):
@@ -47,7 +47,7 @@ def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, target
         return r + 1, sums + tf.einsum("kn,khw->nhw", tf.cast(weights, tf.float64), tf.cast(masks, tf.float64))
 
     _, sums = tf.while_loop(
-        lambda r, _: r < -(-nmasks // k), body, (tf.constant(0), tf.zeros([n, height, width], tf.float64)),
+        lambda r, _: r < -(-nmasks // k), body, (tf.constant(0), fresh_zeros([n, height, width], tf.float64)),
         parallel_iterations=CHUNKS_IN_FLIGHT,
     )
     saliency = sums / (nmasks * p)

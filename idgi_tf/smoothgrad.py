@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ._model import CHUNKS_IN_FLIGHT
+from ._model import CHUNKS_IN_FLIGHT, fresh_zeros
 
 
 def sample_noise(seed, image_index, sample, shape):
@@ -57,7 +57,7 @@ def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, image
         added = {rule: tf.reshape(tf.cast(out[rule], tf.float64), [k, n, *shape]) for rule in rule_names}
         return r + 1, {rule: sums[rule] + tf.reduce_sum(tf.where(valid, added[rule], 0.0), axis=0) for rule in sums}
 
-    zeros = {rule: tf.zeros([n, *shape], tf.float64) for rule in rule_names}
+    zeros = {rule: fresh_zeros([n, *shape], tf.float64) for rule in rule_names}
     _, sums = tf.while_loop(lambda r, _: r < -(-nsamples // k), body, (tf.constant(0), zeros),
                             parallel_iterations=CHUNKS_IN_FLIGHT)
     return {rule: value / nsamples for rule, value in sums.items()}

@@ -30,18 +30,42 @@ def test_gaussian_blur_rejects_negative_sigma_and_single_images():
 
 def test_straight_path_points_and_steps():
     path = paths.Straight(steps=4)
-    x = tf.constant(np.full((1, 2, 2, 1), 8.0))
-    base = tf.constant(np.zeros((1, 2, 2, 1)))
+    x = tf.constant(np.full((1, 2, 2, 1), 8.0, np.float32))
+    base = tf.constant(np.zeros((1, 2, 2, 1), np.float32))
     j = tf.range(6)  # one index of padding past M = 4
-    points = path.points(None, j, x, base).numpy()
-    np.testing.assert_allclose(points[:, 0, 0, 0, 0], [0, 2, 4, 6, 8, 8])
-    _, steps = path.advance(None, j, points, None, x, base)
-    np.testing.assert_allclose(steps.numpy()[:, 0, 0, 0, 0], [2, 2, 2, 2, 0, 0])
+    points = path.points(None, j, x, base)
+    assert points.dtype == tf.float32
+    np.testing.assert_array_equal(points.numpy()[:, 0, 0, 0, 0], [0, 2, 4, 6, 8, 8])
+    _, steps = path.advance(None, j, None, x, base)
+    assert steps.dtype == tf.float32
+    np.testing.assert_array_equal(steps.numpy()[:, 0, 0, 0, 0], [2, 2, 2, 2, 0, 0])
 
 
 def test_blur_path_runs_from_most_blurred_to_input():
     path = paths.Blur(steps=4, max_sigma=2.0)
-    x = tf.constant(np.random.default_rng(1).uniform(0, 1, (1, 9, 9, 1)))
+    x = tf.constant(np.random.default_rng(1).uniform(0, 1, (1, 9, 9, 1)).astype(np.float32))
     points = path.points(None, tf.range(5), x, None).numpy()
-    np.testing.assert_allclose(points[-1], x.numpy(), atol=1e-12)
+    np.testing.assert_array_equal(points[-1], x.numpy())
     np.testing.assert_allclose(points[0][0], paths.gaussian_blur(x.numpy(), 2.0)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("sqrt, grad_step", [(False, 0.01), (True, 0.01), (False, 0.3)])
+def test_blur_step_vectors_equal_the_float64_finite_difference(sqrt, grad_step):
+    """The step vectors, formed from blur-matrix differences and applied in float32, equal PAIR's finite
+    difference ``-(G(x, sigma + h) - G(x, sigma)) / h * (sigma_{i+1} - sigma_i)`` of SciPy blurs in float64."""
+    path = paths.Blur(steps=6, max_sigma=50.0, grad_step=grad_step, sqrt=sqrt)
+    x = np.random.default_rng(2).uniform(0, 255, (2, 13, 20, 3)).astype(np.float32)
+    _, steps = path.advance(None, tf.range(7), None, tf.constant(x), None)
+    assert steps.dtype == tf.float32
+    sigmas = path.sigmas()
+
+    def blur(image, sigma):
+        return ndimage.gaussian_filter(image.astype(np.float64), sigma=[sigma, sigma, 0], mode="constant")
+
+    for j in range(7):
+        i = 6 - j
+        width = sigmas[i + 1] - sigmas[i] if i < 6 else 0.0
+        for n in range(2):
+            expected = -(blur(x[n], sigmas[i] + grad_step) - blur(x[n], sigmas[i])) / grad_step * width
+            scale = max(np.abs(expected).max(), 1e-12)
+            np.testing.assert_allclose(steps.numpy()[j, n], expected, rtol=0, atol=2e-6 * scale)

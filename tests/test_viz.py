@@ -1,37 +1,66 @@
-"""Heatmaps, overlays, grids and curve plots drawn with PIL; the Figure-3 CLI."""
+"""Heatmaps (PAIR's scalings, matplotlib's colormaps exactly), Figures whose artists carry the data, saving,
+and the Figure-3 CLI. Headless: the figures never touch pyplot or a display."""
 
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 
+import matplotlib
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
-from idgi_tf import viz
+import idgi_tf
+from idgi_tf import metrics, spectral, viz
 
 
-def test_the_hottest_pixel_gets_the_brightest_colour_and_a_zero_map_is_uniform():
-    attribution = np.random.default_rng(0).uniform(0, 1, (16, 16))
-    attribution[3, 7] = 5.0
-    for cmap, brightest in (("magma", (252, 253, 191)), ("gray", (255, 255, 255))):
-        heat = viz.heatmap(attribution, cmap=cmap, clip_percentile=100)
-        assert heat.shape == (16, 16, 3) and heat.dtype == np.uint8
-        assert tuple(heat[3, 7]) == brightest
-        assert heat.astype(int).sum(axis=-1).argmax() == 3 * 16 + 7
-    zero = viz.heatmap(np.zeros((8, 8, 3)))
-    assert (zero == zero[0, 0]).all()
-    assert (viz.heatmap(np.zeros((8, 8)), cmap="diverging") == 255).all()  # zero is white
+def cell_colours(artist) -> np.ndarray:
+    """The RGB uint8 colours an ``imshow`` artist shows for its data."""
+    return artist.to_rgba(artist.get_array(), bytes=True)[..., :3]
 
 
-def test_diverging_maps_are_symmetric_around_zero():
+@pytest.mark.parametrize("cmap", ["magma", "gray", "inferno", "viridis"])
+def test_heatmap_colours_are_the_named_matplotlib_colormap_of_the_scaled_values(cmap):
+    attribution = np.random.default_rng(0).normal(size=(13, 17, 3))
+    scaled = viz.scaled_map(attribution)
+    assert scaled.min() == 0.0 and scaled.max() == 1.0
+    expected = matplotlib.colormaps[cmap](scaled, bytes=True)[..., :3]
+    np.testing.assert_array_equal(viz.heatmap(attribution, cmap=cmap), expected)
+
+
+@pytest.mark.parametrize("cmap", ["magma", "gray", "inferno", "diverging"])
+def test_the_hottest_pixel_of_a_one_hot_map_is_the_colormaps_top_colour(cmap):
+    """The 99th percentile of a map with one nonzero pixel is its minimum: the scale must not collapse."""
+    sparse = np.zeros((20, 30))
+    sparse[4, 9] = 3.0
+    heat = viz.heatmap(sparse, cmap=cmap, how="sum")
+    top = matplotlib.colormaps["RdBu_r" if cmap == "diverging" else cmap](1.0, bytes=True)[:3]
+    assert tuple(heat[4, 9]) == tuple(top)
+    rest = np.delete(heat.reshape(-1, 3), 4 * 30 + 9, axis=0)
+    assert (rest == rest[0]).all() and tuple(rest[0]) != tuple(top)
+
+
+def test_diverging_scale_is_pairs_and_symmetric_around_zero():
     attribution = np.zeros((4, 4))
-    attribution[0, 0], attribution[1, 1] = 2.0, -2.0
-    heat = viz.heatmap(attribution, cmap="diverging", how="sum", clip_percentile=100).astype(int)
-    red, blue, white = heat[0, 0], heat[1, 1], heat[2, 2]
-    assert tuple(white) == (255, 255, 255)
+    attribution[0, 0], attribution[1, 1], attribution[2, 2] = 2.0, -2.0, 1.0
+    scaled = viz.scaled_map(attribution, how="sum", scale="diverging", clip_percentile=100)
+    np.testing.assert_array_equal(scaled, attribution / 2.0)  # v / percentile(|v|, 100)
+    heat = viz.heatmap(attribution, cmap="diverging", how="sum", clip_percentile=100)
+    np.testing.assert_array_equal(heat, matplotlib.colormaps["RdBu_r"]((scaled + 1) / 2, bytes=True)[..., :3])
+    red, blue = heat[0, 0].astype(int), heat[1, 1].astype(int)
     assert red[0] > red[2] and blue[2] > blue[0]  # positive red, negative blue
-    three_d = np.repeat(attribution[..., None] / 3, 3, axis=-1)  # channel sum = the 2-D map
-    np.testing.assert_array_equal(viz.heatmap(three_d, cmap="diverging", how="sum", clip_percentile=100), heat)
+    # Any colormap takes the diverging scale; the 3-D map whose channel sum is the 2-D one gives the same colours.
+    three_d = np.repeat(attribution[..., None] / 3, 3, axis=-1)
+    np.testing.assert_array_equal(viz.heatmap(three_d, cmap="coolwarm", scale="diverging", how="sum",
+                                              clip_percentile=100),
+                                  matplotlib.colormaps["coolwarm"]((scaled + 1) / 2, bytes=True)[..., :3])
+
+
+def test_grayscale_scale_is_pairs_percentile_clip():
+    values = np.arange(100.0).reshape(10, 10)
+    scaled = viz.scaled_map(values, clip_percentile=90)
+    np.testing.assert_allclose(scaled, np.clip(values / np.percentile(values, 90), 0, 1))
 
 
 def test_overlay_with_alpha_zero_is_the_photo_and_one_the_heatmap():
@@ -43,62 +72,208 @@ def test_overlay_with_alpha_zero_is_the_photo_and_one_the_heatmap():
         viz.overlay(photo, attribution[:5])
 
 
-def test_grid_size_is_its_cells_plus_labels_and_text_renders_offline():
-    cell = np.full((20, 30, 3), 100, np.uint8)
-    bare = viz.grid([[cell, cell, cell], [cell, None, cell]], pad=4)
-    assert bare.shape == (2 * 20 + 3 * 4, 3 * 30 + 4 * 4, 3)
-    labelled = viz.grid([[cell, cell, cell], [cell, None, cell]], row_labels=["IG", "Guided IG"],
-                        col_labels=["image", "plain", "IDGI"], title="Figure 3", pad=4)
-    assert labelled.shape[0] > bare.shape[0] and labelled.shape[1] > bare.shape[1]
-    # The label margins hold dark text pixels; the empty cell stays white.
-    top, left = labelled.shape[0] - bare.shape[0], labelled.shape[1] - bare.shape[1]
-    assert (labelled[:top] < 100).any() and (labelled[:, :left] < 100).any()
-    empty = labelled[top + 4 + 20 + 4:top + 4 + 20 + 4 + 20, left + 4 + 30 + 4:left + 4 + 30 + 4 + 30]
-    assert (empty == 255).all()
+def test_bad_maps_and_colormaps_are_named():
+    with pytest.raises(ValueError, match="maps contain NaN or Inf"):
+        viz.heatmap(np.full((4, 4), np.nan))
+    with pytest.raises(ValueError, match="cmap must be a matplotlib colormap name .* got 'magmaa'"):
+        viz.heatmap(np.eye(4), cmap="magmaa")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        viz.heatmap(np.eye(4), scale="log")
+    with pytest.raises(ValueError, match=r"map must have shape \(H, W\) or \(H, W, C\)"):
+        viz.heatmap(np.zeros(5))
+
+
+def test_attribution_grid_cells_carry_the_heatmaps_and_the_named_colormap():
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 255, (3, 9, 11, 3)).astype(np.float32)
+    plain, idgi = rng.normal(size=(3, 9, 11, 3)), rng.normal(size=(3, 9, 11, 3))
+    figure = viz.plot_attributions(images, {"plain": plain, "+IDGI": idgi}, row_labels=["a", "b", "c"],
+                                   title="grid", cmap="inferno", colorbar=True)
+    assert isinstance(figure, Figure)
+    grid = np.array(figure.axes[:9]).reshape(3, 3)  # the colorbar's axes come last
+    assert [ax.get_title() for ax in grid[0]] == ["image", "plain", "+IDGI"]
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["a", "b", "c"]
+    assert figure.get_suptitle() == "grid" and len(figure.axes) == 10
+    for r in range(3):
+        np.testing.assert_array_equal(grid[r, 0].images[0].get_array(), viz.as_rgb8(images[r]))
+        for c, maps in ((1, plain), (2, idgi)):
+            artist = grid[r, c].images[-1]
+            assert artist.get_cmap().name == "inferno"
+            np.testing.assert_array_equal(cell_colours(artist), viz.heatmap(maps[r], cmap="inferno"))
+
+
+def test_one_image_with_rows_per_method_empty_cells_and_overlays():
+    image = np.random.default_rng(4).uniform(0, 255, (8, 8, 3))
+    maps = np.random.default_rng(5).normal(size=(2, 8, 8))
+    figure = viz.plot_attributions(image, {"plain": [maps[0], maps[1]], "+IDGI": [maps[1], None]},
+                                   overlay=["+IDGI"], cmap="diverging", how="sum")
+    grid = np.array(figure.axes).reshape(2, 3)
+    assert not grid[1, 2].axison and not grid[1, 2].images  # the empty cell
+    over = grid[0, 2].images
+    assert len(over) == 2 and over[1].get_alpha() == 0.5  # the photo, then the map over it
+    np.testing.assert_array_equal(over[0].get_array(), viz.as_rgb8(image))
+    np.testing.assert_array_equal(cell_colours(over[1]), viz.heatmap(maps[1], cmap="diverging", how="sum"))
+    assert grid[0, 1].images[0].get_cmap().name == "RdBu_r"
+
+
+def test_attribution_grid_errors_name_the_argument():
+    image, maps = np.zeros((2, 6, 6, 3)), np.ones((2, 6, 6))
     with pytest.raises(ValueError, match="row_labels must have one text per row"):
-        viz.grid([[cell]], row_labels=["a", "b"])
+        viz.plot_attributions(image, maps, row_labels=["only one"])
+    with pytest.raises(ValueError, match="one map .* per row"):
+        viz.plot_attributions(image, {"a": maps, "b": maps[:1]})
+    with pytest.raises(ValueError, match="images must hold one image per row"):
+        viz.plot_attributions(np.zeros((3, 6, 6, 3)), maps)
+    with pytest.raises(ValueError, match="maps contain NaN"):
+        viz.plot_attributions(image, np.full((2, 6, 6), np.nan))
+    with pytest.raises(ValueError, match="is \\(6, 6\\) but its image is \\(5, 5\\)"):
+        viz.plot_attributions(np.zeros((2, 5, 5, 3)), maps)
+    with pytest.raises(ValueError, match="overlay names columns that maps does not have"):
+        viz.plot_attributions(image, {"a": maps}, overlay=["b"])
+    with pytest.raises(ValueError, match="axes must be 2 x 2"):
+        viz.plot_attributions(image, maps, axes=Figure().subplots(1, 2))
 
 
-def test_curves_draw_each_series_in_its_own_colour_inside_the_axes():
+def test_a_grid_drawn_into_given_axes_is_drawn_there():
+    figure = Figure()
+    axes = figure.subplots(2, 2)
+    returned = viz.plot_attributions(np.zeros((2, 5, 5, 3)), np.eye(5)[None].repeat(2, axis=0), axes=axes)
+    assert returned is figure and all(ax.images for ax in axes.flat)
+
+
+def test_curves_figure_lines_and_legend_carry_the_data():
     x = np.array([1.0, 2.0, 3.0, 4.0])
     up, down = x / 4, 1 - x / 4
-    image = viz.curves(x, [up, down], labels=["up", "down"], xlabel="x", ylabel="y", title="t", size=(400, 300))
-    assert image.shape == (300, 400, 3)
-    colours = [tuple(c) for c in viz.PALETTE[:2]]
-    pixels = {tuple(p) for p in image.reshape(-1, 3)}
-    assert all(c in pixels for c in colours)
-    # Each colour's pixels rise (up) or fall (down) from left to right.
-    for colour, sign in zip(colours, (1, -1)):
-        rows, cols = np.nonzero((image == colour).all(axis=-1))
-        inside = cols < 300  # leave the legend (top right) out
-        slope = np.polyfit(cols[inside], -rows[inside], 1)[0]
-        assert np.sign(slope) == sign
-    log_image = viz.curves(np.geomspace(1, 1000, 5), [np.arange(5.0)], log=True)
-    assert log_image.shape == (420, 640, 3)
-    with pytest.raises(ValueError, match="log=True needs positive x"):
-        viz.curves([0.0, 1.0], [[1.0, 2.0]], log=True)
+    figure = viz.plot_curves(x, [up, down], labels=["up", "down"], xlabel="x", ylabel="y", title="t")
+    ax = figure.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["up", "down"]
+    for line, expected in zip(ax.get_lines(), (up, down)):
+        np.testing.assert_array_equal(line.get_xdata(), x)
+        np.testing.assert_array_equal(line.get_ydata(), expected)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["up", "down"]
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("x", "y", "t")
+    # A dict names its series; one x per series; log axes.
+    other = viz.plot_curves([x, x[:3]], {"a": up, "b": down[:3]}, logx=True, logy=True).axes[0]
+    assert [t.get_text() for t in other.get_legend().get_texts()] == ["a", "b"]
+    assert other.get_xscale() == "log" and other.get_yscale() == "log"
+    np.testing.assert_array_equal(other.get_lines()[1].get_xdata(), x[:3])
+
+
+def test_curves_errors_name_the_argument():
+    with pytest.raises(ValueError, match="logx=True needs positive x"):
+        viz.plot_curves([0.0, 1.0], [[1.0, 2.0]], logx=True)
     with pytest.raises(ValueError, match="series 0 has 3 points but its x has 2"):
-        viz.curves([1.0, 2.0], [[1.0, 2.0, 3.0]])
+        viz.plot_curves([1.0, 2.0], [[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="labels must have one text per series"):
+        viz.plot_curves([1.0, 2.0], [[1.0, 2.0]], labels=["a", "b"])
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        viz.plot_curves([1.0, 2.0], [[1.0, 2.0]], ax="left")
 
 
-def test_save_writes_a_png(tmp_path):
-    path = viz.save(viz.heatmap(np.eye(5)), tmp_path / "sub" / "map.png")
-    with Image.open(path) as image:
-        assert image.format == "PNG" and image.size == (5, 5)
+def test_all_nan_curves_draw_empty_axes_with_their_legend():
+    ax = viz.plot_curves(np.arange(5), [np.full(5, np.nan), np.full(5, np.nan)], labels=["IG", "IDGI"]).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["IG", "IDGI"]
+    viz.to_array(ax.figure)  # renders
 
 
-def test_figure3_command_writes_a_png_and_bad_paths_give_one_line(tmp_path, capsys):
+def test_curves_drawn_into_a_given_axes_are_drawn_there():
+    figure = Figure()
+    left, right = figure.subplots(1, 2)
+    assert viz.plot_curves([1, 2], [[3, 4]], ax=right) is figure
+    assert not left.get_lines() and len(right.get_lines()) == 1
+
+
+def test_metric_curves_are_the_results_curves(model, images, targets):
+    maps = idgi_tf.attribute(model, images, targets, "ig", rule=("plain", "idgi"), steps=8)
+    runs = {rule: metrics.insertion(model, images, targets, maps[rule], step=0.25) for rule in maps}
+    ax = viz.plot_metric_curves(runs).axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["plain", "idgi"]
+    for line, result in zip(ax.get_lines(), runs.values()):
+        np.testing.assert_array_equal(line.get_xdata(), result.x)
+        np.testing.assert_allclose(line.get_ydata(), result.curves["probability"].mean(axis=0))
+    ratio = viz.plot_metric_curves(runs["idgi"], curve="ratio").axes[0].get_lines()[0]
+    np.testing.assert_allclose(ratio.get_ydata(), runs["idgi"].curves["ratio"].mean(axis=0))
+    sens = metrics.sensitivity_n(model, images, targets, maps["idgi"], ns=[1, 4, 16], subsets=5)
+    line_ax = viz.plot_metric_curves({"IG+IDGI": sens}).axes[0]
+    assert line_ax.get_xscale() == "log"
+    np.testing.assert_array_equal(line_ax.get_lines()[0].get_ydata(), sens.aggregate_curves["correlation"])
+    with pytest.raises(ValueError, match="curve must be one of \\['probability', 'ratio'\\]"):
+        viz.plot_metric_curves(runs, curve="sic")
+    with pytest.raises(ValueError, match="results must all come from one metric"):
+        viz.plot_metric_curves({"a": runs["plain"], "b": sens})
+    with pytest.raises(ValueError, match="has no curves to plot"):
+        viz.plot_metric_curves(metrics.localization(maps["idgi"], np.ones((3, 32, 32))))
+
+
+def test_spectra_and_cutoff_search_figures_carry_their_data(model, images, targets):
+    maps = idgi_tf.attribute(model, images, targets, "vg")
+    frequencies, power = spectral.power_spectrum(maps)
+    ax = viz.plot_spectra(frequencies, {"VG": power.mean(axis=0)}).axes[0]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), frequencies[1:])  # no zero frequency on log x
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), power.mean(axis=0)[1:])
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="spectrum 'VG' has 3 values but there are"):
+        viz.plot_spectra(frequencies, {"VG": power.mean(axis=0)[:3]})
+    search = spectral.tune_cutoff(model, images, targets, maps, grid=[2, 4, 8])
+    lines = viz.plot_cutoff_search(search).axes[0].get_lines()
+    np.testing.assert_array_equal(lines[0].get_xdata(), search.cutoffs)
+    np.testing.assert_array_equal(lines[0].get_ydata(), search.scores)
+    assert lines[1].get_ydata()[0] == search.unfiltered and lines[2].get_xdata()[0] == search.best
+
+
+def test_save_writes_readable_png_svg_and_pdf(tmp_path):
+    figure = viz.plot_curves([1, 2, 3], {"a": [1, 4, 9]})
+    png = viz.save(figure, tmp_path / "sub" / "curves.png")
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.size[0] > 100
+    assert ElementTree.parse(viz.save(figure, tmp_path / "curves.svg")).getroot().tag.endswith("svg")
+    with open(viz.save(figure, tmp_path / "curves.pdf"), "rb") as handle:
+        pdf = handle.read()
+    assert pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-32:]
+    heat = viz.heatmap(np.eye(5))
+    with Image.open(viz.save(heat, tmp_path / "map.png")) as image:  # arrays: pixel for pixel
+        np.testing.assert_array_equal(np.asarray(image), heat)
+    assert ElementTree.parse(viz.save(heat, tmp_path / "map.svg")).getroot().tag.endswith("svg")
+    with pytest.raises(ValueError, match="path must end in .png, .svg, .pdf"):
+        viz.save(figure, tmp_path / "curves.jpg")
+    with pytest.raises(TypeError, match="got an Axes"):
+        viz.save(figure.axes[0], tmp_path / "x.png")
+
+
+def test_to_array_renders_the_figure_at_its_size():
+    figure = viz.plot_curves([1, 2], [[1, 2]], figsize=(3, 2))
+    pixels = viz.to_array(figure, dpi=50)
+    assert pixels.shape == (100, 150, 3) and pixels.dtype == np.uint8 and pixels.min() < 100
+
+
+def test_figure3_command_writes_its_file_and_bad_arguments_give_one_line(tmp_path, capsys):
     from idgi_tf.viz.__main__ import main
 
+    common = ["--model", "MobileNetV2", "--image", "coffee", "--weights", "none", "--input-size", "32",
+              "--steps", "4", "--methods", "ig,vg"]
     out = tmp_path / "fig.png"
-    assert main(["--model", "MobileNetV2", "--image", "coffee", "--weights", "none", "--input-size", "32",
-                 "--steps", "4", "--methods", "ig,vg", "--out", str(out)]) == 0
+    assert main([*common, "--out", str(out)]) == 0
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size[0] > 3 * 32 and image.size[1] > 2 * 32
+    assert main([*common, "--cmap", "inferno", "--out", str(tmp_path / "fig.pdf")]) == 0
+    assert (tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF")
+    capsys.readouterr()
     assert main(["--model", "MobileNetV2", "--image", str(tmp_path / "missing.jpg"), "--weights", "none"]) == 2
     error = capsys.readouterr().err
     assert "--image must be an image file" in error and error.count("\n") == 1
     assert main(["--model", "MobileNetV2", "--image", "coffee", "--methods", "ig,nope", "--weights", "none"]) == 2
+    assert main([*common, "--cmap", "nope"]) == 2
+    assert "cmap must be a matplotlib colormap name" in capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "fig.gif")]) == 2
+
+
+def test_figure3_rows_are_methods_and_vg_has_no_idgi_cell(model, images, targets):
+    figure = viz.figure3(model, images[0], int(targets[0]), methods=("ig", "vg"), steps=4, title="t")
+    grid = np.array(figure.axes).reshape(2, 3)
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["IG", "Vanilla Gradient"]
+    assert not grid[1, 2].images and grid[0, 2].images
+    ig = idgi_tf.attribute(model, images[:1], targets[:1], "ig", steps=4)[0]
+    np.testing.assert_array_equal(cell_colours(grid[0, 1].images[0]), viz.heatmap(ig, cmap="gray"))
 
 
 def test_figure3_command_as_a_subprocess(tmp_path):
@@ -106,22 +281,3 @@ def test_figure3_command_as_a_subprocess(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "model name must be one of" in done.stderr.strip().splitlines()[-1]
-
-
-@pytest.mark.parametrize("cmap, top", [("magma", (252, 253, 191)), ("gray", (255, 255, 255)),
-                                       ("diverging", (178, 24, 43))])
-def test_a_single_hot_pixel_is_the_brightest_pixel(cmap, top):
-    """The 99th percentile of a map with one nonzero pixel is its minimum: the scale must not collapse."""
-    sparse = np.zeros((20, 30))
-    sparse[4, 9] = 3.0
-    heat = viz.heatmap(sparse, cmap=cmap, how="sum")
-    assert tuple(heat[4, 9]) == top
-    rest = np.delete(heat.reshape(-1, 3), 4 * 30 + 9, axis=0)
-    assert (rest == rest[0]).all() and tuple(rest[0]) != top
-
-
-def test_all_nan_curves_draw_empty_axes_with_their_legend():
-    picture = viz.curves(np.arange(5), [np.full(5, np.nan), np.full(5, np.nan)], labels=["IG", "IDGI"])
-    assert picture.shape == (420, 640, 3)
-    colours = {tuple(c) for c in picture.reshape(-1, 3)}
-    assert tuple(viz.PALETTE[0]) in colours and tuple(viz.PALETTE[1]) in colours  # the legend's swatches

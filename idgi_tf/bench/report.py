@@ -18,7 +18,7 @@ import numpy as np
 from .. import data
 from ..metrics.sic_aic import binned_curve
 from ..models import ALIASES
-from ..viz import curves, save
+from ..viz import plot_curves, save
 from ..viz.figure import maps_grid
 
 # (method, rule) -> the paper's column
@@ -170,8 +170,8 @@ def write_figures(rows: list[dict], directories, to: str) -> list[str]:
         if series:
             length = len(next(iter(series.values())))
             x = np.linspace(0, 1, length) if kind is None else (np.arange(BINS) + 0.5) / BINS
-            written.append(save(curves(x, list(series.values()), labels=list(series), xlabel=xlabel, ylabel=ylabel,
-                                       title=title + smoke), os.path.join(folder, f"{name}.png")))
+            written.append(save(plot_curves(x, series, xlabel=xlabel, ylabel=ylabel, title=title + smoke),
+                                os.path.join(folder, f"{name}.png")))
     kept = sorted(os.path.join(d, "maps", f) for d in directories if os.path.isdir(os.path.join(d, "maps"))
                   for f in os.listdir(os.path.join(d, "maps")) if f.endswith(".npz"))
     for path in kept[:FIGURE_GRIDS]:

@@ -19,7 +19,7 @@ import numpy as np
 from .. import data, models
 from .._cli import CommandError, HelpFormatter, load_model, report_error
 from ..methods import METHODS, attribute
-from ..viz import curves, save
+from ..viz import plot_spectra, save
 from . import PAPER_CUTOFF, high_frequency_ratio, power_spectrum
 from .antialias import antialiased
 
@@ -66,24 +66,6 @@ def mean_spectrum(model, images, labels, method, options, batch_size):
     )
 
 
-def plot_spectra(frequencies, spectra: dict, xlabel: str, ylabel: str, title: str, path: str) -> str:
-    """Spectra as a log-log PNG (the zero frequency left out: the mean is removed)."""
-    shown = frequencies >= 1
-    return save(
-        curves(
-            frequencies[shown],
-            [s[shown] for s in spectra.values()],
-            labels=list(spectra),
-            log=True,
-            logy=True,
-            xlabel=xlabel,
-            ylabel=ylabel,
-            title=title,
-        ),
-        path,
-    )
-
-
 def main(argv=None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -106,14 +88,9 @@ def main(argv=None) -> int:
             curves_by_method[method], ratios[method] = spectrum, ratio
             print(f"{method:>10}: high-frequency share (above {PAPER_CUTOFF * size:.1f} cycles) {ratio:.3f}")
         axis = f"frequency (cycles per {size} px)"
-        plot_spectra(
-            frequencies,
-            curves_by_method,
-            axis,
-            "power (mean over images)",
-            f"Power spectra of attribution maps, {name}{note}",
-            os.path.join(args.out, "spectra.png"),
-        )
+        save(plot_spectra(frequencies, curves_by_method, xlabel=axis, ylabel="power (mean over images)",
+                          title=f"Power spectra of attribution maps, {name}{note}"),
+             os.path.join(args.out, "spectra.png"))
 
         smooth_model = antialiased(model)
         _, aliased, ratio_before = mean_spectrum(model, images, labels, "vg", {}, args.batch_size)
@@ -122,14 +99,9 @@ def main(argv=None) -> int:
             f"aliasing check, vg: high-frequency share {ratio_before:.3f} (strided) -> {ratio_after:.3f} "
             "(blur-then-subsample)"
         )
-        plot_spectra(
-            frequencies,
-            {"strided (as built)": aliased, "blur-then-subsample": smoothed},
-            axis,
-            "power of VG maps",
-            f"Aliasing check, {name}{note}",
-            os.path.join(args.out, "aliasing.png"),
-        )
+        save(plot_spectra(frequencies, {"strided (as built)": aliased, "blur-then-subsample": smoothed},
+                          xlabel=axis, ylabel="power of VG maps", title=f"Aliasing check, {name}{note}"),
+             os.path.join(args.out, "aliasing.png"))
         columns = {**curves_by_method, "vg_blur_then_subsample": smoothed}
         with open(os.path.join(args.out, "spectra.csv"), "w", newline="") as handle:
             writer = csv.writer(handle)

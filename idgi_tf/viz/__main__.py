@@ -11,12 +11,13 @@ import numpy as np
 from .. import data, models
 from .._cli import CommandError, HelpFormatter, load_model, report_error
 from ..methods import METHODS
-from . import save
+from . import colormap, save
 from .figure import figure3
+from .plots import SAVE_FORMATS
 
 EXAMPLES = """examples:
   python -m idgi_tf.viz --image chelsea --out fig3.png                # EfficientNetLite0, a sample photo
-  python -m idgi_tf.viz --model VGG16 --image cat.jpg --methods ig,blurig --out fig.png
+  python -m idgi_tf.viz --model VGG16 --image cat.jpg --methods ig,blurig --cmap inferno --out fig.pdf
   python -m idgi_tf.viz --model MobileNetV2 --image coffee --weights none --steps 16 --out smoke.png
 """
 
@@ -32,8 +33,10 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--steps", type=int, default=200, help="Riemann steps of the path methods")
     parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
     parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
-    parse.add_argument("--cmap", default="gray", choices=("gray", "magma", "diverging"), help="heatmap colours")
-    parse.add_argument("--out", default="figure3.png", help="PNG file to write")
+    parse.add_argument("--cmap", default="gray",
+                       help="heatmap colours: any matplotlib colormap (gray, magma, inferno, ...) or diverging "
+                            "(signed maps, RdBu_r)")
+    parse.add_argument("--out", default="figure3.png", help="file to write: .png, .svg or .pdf")
     return parse
 
 
@@ -44,6 +47,10 @@ def main(argv=None) -> int:
         unknown = [m for m in methods if m not in METHODS]
         if unknown or not methods:
             raise CommandError(f"--methods takes a comma-separated subset of {','.join(METHODS)}, got {args.methods!r}")
+        if os.path.splitext(args.out)[1].lower() not in SAVE_FORMATS:
+            raise CommandError(f"--out must end in {', '.join(SAVE_FORMATS)}, got {args.out!r}")
+        if args.cmap != "diverging":
+            colormap(args.cmap)  # a clear error before any model is loaded
         if args.image not in data.SAMPLE_PHOTOS and not os.path.isfile(args.image):
             raise CommandError(f"--image must be an image file or one of {', '.join(data.SAMPLE_PHOTOS)}, "
                                f"got {args.image!r}")

@@ -1,21 +1,23 @@
-"""The IDGI paper's Figure 3 for one picture: one row per method, columns image / plain / IDGI."""
+"""The IDGI paper's Figure 3 for one picture: one row per method, columns image / plain / +IDGI."""
 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from .. import data
 from ..methods import METHODS, attribute
-from . import grid, heatmap
+from .plots import plot_attributions
 
-RULE_COLUMNS = ("plain", "idgi")
+RULE_COLUMNS = {"plain": "plain", "idgi": "+IDGI"}
 METHOD_TITLES = {"ig": "IG", "gig": "Guided IG", "blurig": "Blur IG", "vg": "Vanilla Gradient",
-                 "gxi": "Gradient x Input", "elrp": "epsilon-LRP", "deeplift": "DeepLIFT", "occlusion": "Occlusion"}
+                 "gxi": "Gradient x Input", "elrp": "epsilon-LRP", "deeplift": "DeepLIFT", "occlusion": "Occlusion",
+                 "rise": "RISE"}
 
 
 def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"), steps: int = 200,
-            cmap: str = "gray", how: str = "sum_abs", batch_size: int | None = None, title: str | None = None,
-            ) -> np.ndarray:
+            cmap="gray", how: str = "sum_abs", batch_size: int | None = None, title: str | None = None,
+            axes=None) -> Figure:
     """Attribution maps of one image by every method, plain and with IDGI, as one labelled grid.
 
     Args:
@@ -25,10 +27,15 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
       methods: rows, in order; methods without an IDGI rule leave that cell empty.
       steps, batch_size: as for :func:`idgi_tf.attribute`.
       cmap, how: as for :func:`idgi_tf.viz.heatmap` (default: PAIR's grayscale of sum |.|).
-      title: a line above the grid (default: the target class).
+      title: the figure's title (default: the target class).
+      axes: draw into these (methods x 3) Axes.
 
     Returns:
-      RGB uint8 (H', W', 3).
+      the ``Figure``.
+
+    Example:
+      >>> samples = idgi_tf.data.sample_images(224)
+      >>> save(figure3(model, samples.images[0], samples.labels[0], steps=64), "figure3.pdf")
     """
     images = np.asarray(image, np.float32)[None]
     maps = {}
@@ -37,12 +44,12 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
         by_rule = attribute(model, images, [target], method, rule=rules, steps=steps, batch_size=batch_size)
         maps.update({(method, rule): value[0] for rule, value in by_rule.items()})
     title = title if title is not None else f"target: {target} {data.class_name(target)}"
-    return maps_grid(images[0], maps, methods, cmap=cmap, how=how, title=title)
+    return maps_grid(images[0], maps, methods, cmap=cmap, how=how, title=title, axes=axes)
 
 
-def maps_grid(image, maps: dict, methods, *, cmap: str = "gray", how: str = "sum_abs", title: str | None = None):
+def maps_grid(image, maps: dict, methods, *, cmap="gray", how: str = "sum_abs", title: str | None = None,
+              axes=None) -> Figure:
     """The Figure-3 grid from maps already computed: ``{(method, rule): (H, W[, C]) map}``."""
-    rows = [[image] + [heatmap(maps[(method, rule)], cmap=cmap, how=how) if (method, rule) in maps else None
-                       for rule in RULE_COLUMNS] for method in methods]
-    return grid(rows, row_labels=[METHOD_TITLES.get(m, m) for m in methods], col_labels=["image", "plain", "+IDGI"],
-                title=title)
+    columns = {label: [maps.get((method, rule)) for method in methods] for rule, label in RULE_COLUMNS.items()}
+    return plot_attributions(image, columns, row_labels=[METHOD_TITLES.get(m, m) for m in methods], title=title,
+                             cmap=cmap, how=how, axes=axes)
