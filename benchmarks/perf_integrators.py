@@ -10,12 +10,14 @@ each step count, one run times, on the same image and target:
 * PAIR saliency IG at its default batch 1 and at batch min(steps, B);
 * Xplique IG (when importable; its metadata pins TF <= 2.20, see RESULTS.md);
 * PAIR Guided IG and Blur IG vs ours, per image (ours batches images).
+* idgi_tf IG with ``steps="auto"`` (``--auto-tol``, default 1 %), plain alone and plain + IDGI, beside
+  the fixed step counts: seconds per image and the steps it used.
 
 Ratios are to the floor of the same run, so the noisy shared machine cancels.
 Usage::
 
     python benchmarks/perf_integrators.py [--models MobileNetV2,ResNet50V2,EfficientNetLite0] [--steps 32,200]
-        [--gig-images 2] [--xla] [--out results.jsonl]
+        [--gig-images 2] [--xla] [--auto-tol 0.01] [--out results.jsonl]
 """
 
 from __future__ import annotations
@@ -85,6 +87,17 @@ def run(model_name: str, steps: int, args, saliency, xplique, rows: list):
                                                for _ in range(math.ceil(points / batch))], repeats))
     row("idgi_tf IG plain+IDGI", timed(lambda: idgi_tf.attribute(
         model, image, [target], "ig", rule=("plain", "idgi"), steps=steps, batch_size=batch), repeats))
+    if args.auto_tol > 0 and steps == max(map(int, args.steps.split(","))):
+        for rules in (("plain",), ("plain", "idgi")):
+            used = []
+
+            def auto(rules=rules, used=used):
+                _, gaps = idgi_tf.attribute(model, image, [target], "ig", rule=rules, steps="auto", tol=args.auto_tol,
+                                            return_gap=True, batch_size=batch)
+                used.append(int(gaps["plain"].steps[0]))
+
+            seconds = timed(auto, repeats)
+            row(f"idgi_tf IG {'+'.join(rules)}, steps='auto' (tol {args.auto_tol:g}): {used[-1]} steps", seconds)
     if args.xla:
         row("idgi_tf IG plain+IDGI, XLA", timed(lambda: idgi_tf.attribute(
             model, image, [target], "ig", rule=("plain", "idgi"), steps=steps, batch_size=batch,
@@ -142,6 +155,8 @@ def main(argv=None):
     parser.add_argument("--gig-images", type=int, default=2, help="images batched in our GIG run")
     parser.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up (best kept)")
     parser.add_argument("--xla", action="store_true", help="also time our IG with jit_compile=True")
+    parser.add_argument("--auto-tol", type=float, default=0.01,
+                        help="also time steps='auto' at this tol, beside the largest --steps (0: skip)")
     parser.add_argument("--out", help="append rows to this JSON-lines file")
     args = parser.parse_args(argv)
     saliency = optional("saliency.core")

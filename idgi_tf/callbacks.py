@@ -29,13 +29,11 @@ from . import _checks, metrics, viz
 from ._model import JIT_AUTO, call_model, num_classes, resolve_jit
 from .gradients import RULES as MODIFIED_GRADIENT_METHODS
 from .gradients import modified_model
-from .methods import METHOD_NAMES, METHODS, attribute, explained_output
-from .paths import gaussian_blur
+from .methods import METHOD_NAMES, METHODS, PATH_INTEGRALS, attribute
 from .rules import RULES
 
 CALLBACK_METRICS = ("insertion", "deletion", "localization", "mufidelity")
 OUTPUTS = ("probability", "logit")
-PATH_METHODS = ("ig", "gig", "blurig")
 
 
 class _Probabilities:
@@ -150,33 +148,25 @@ class AttributionCallback(keras.callbacks.Callback):
         scores = call_model(self._explained, tf.constant(self.images)).numpy()
         return np.argmax(scores, axis=1).astype(np.int32)
 
-    def _start(self, method: str) -> np.ndarray:
-        """Where the method's path starts: black, or the most-blurred image for Blur IG."""
-        if method == "blurig":
-            return gaussian_blur(self.images, METHODS["blurig"].options["max_sigma"])
-        return np.zeros_like(self.images)
-
     def log_epoch(self, epoch: int) -> dict:
         """Explain, score and log now, as ``epoch``; returns the history record."""
         model, images = self._explained, self.images
         targets = self._current_targets()
         record = {"epoch": epoch, "scalars": {}, "histograms": {}, "images": {}}
         run = {"batch_size": self.batch_size, "jit_compile": self.jit_compile}
-        value = explained_output(model, images, targets, **run)
         for method in self.methods:
             rules = tuple(r for r in self.rules if r in METHODS[method].rules) or ("plain",)
             # elrp and deeplift explain the logit whatever the output, so they run on the model itself.
             explained = self.model if method in MODIFIED_GRADIENT_METHODS else model
-            maps = attribute(explained, images, targets, method, rule=rules, steps=self.steps, **run)
-            gap_reference = None
-            if method in PATH_METHODS:
-                gap_reference = value - explained_output(model, self._start(method), targets, **run)
+            integral = method in PATH_INTEGRALS
+            maps = attribute(explained, images, targets, method, rule=rules, steps=self.steps, return_gap=integral,
+                             **run)
+            maps, gaps = maps if integral else (maps, None)
             for rule, attribution in maps.items():
                 tag = f"{method}_{rule}"
                 record["scalars"].update(self._scores(tag, model, targets, attribution))
-                if gap_reference is not None:
-                    gap = np.abs(attribution.sum(axis=(1, 2, 3)) - gap_reference)
-                    record["scalars"][f"completeness_gap/{tag}"] = float(gap.mean())
+                if gaps is not None:
+                    record["scalars"][f"completeness_gap/{tag}"] = float(np.abs(gaps[rule].absolute).mean())
                 record["histograms"][f"values/{tag}"] = attribution.ravel()
                 record["images"][f"attributions/{tag}"] = self._grid(attribution, epoch, tag)
         self.history.append(record)

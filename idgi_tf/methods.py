@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from . import _checks, paths, spectral
+from . import _checks, convergence, paths, spectral
 from ._model import (
     JIT_AUTO,
     batch_size_or_default,
@@ -37,8 +37,9 @@ from ._model import (
     resolve_jit,
 )
 from ._progress import progress_bar
+from .convergence import AUTO
 from .gradients import EPSILON, compiled_modified_gradient
-from .integrate import compiled_integrate
+from .integrate import OUTPUT_AT_END, OUTPUT_AT_START, compiled_integrate
 from .occlusion import check_patch, compiled_occlusion
 from .rise import compiled_rise
 from .rules import RULES
@@ -75,6 +76,9 @@ class Method:
       summary: one line for docs and error messages.
       takes_image_index: the group function takes a fourth argument, each
         image's index in the call (SmoothGrad draws its noise from it).
+      path: for path methods, ``(steps, **options) -> path`` (:mod:`idgi_tf.paths`);
+        the integrals over a path (ig, gig, blurig: the methods with an IDGI rule)
+        can report completeness gaps and refine their steps (``steps="auto"``).
     """
 
     build: Callable[[Plan], Callable]
@@ -85,6 +89,7 @@ class Method:
     single_pass: bool
     summary: str
     takes_image_index: bool = False
+    path: Callable | None = None
 
 
 def _no_options(options: dict) -> dict:
@@ -175,48 +180,68 @@ def _build_occlusion(plan: Plan):
 BOTH_RULES = frozenset(RULES)
 PLAIN_ONLY = frozenset({"plain"})
 
+
+def _path_row(make_path, *, options, check_options, takes_baseline, rules, single_pass, summary) -> Method:
+    """A path method: ``make_path(steps, **options)`` integrated by the compiled Riemann loop."""
+    return Method(build=_path_method(make_path), options=options, check_options=check_options,
+                  takes_baseline=takes_baseline, rules=rules, single_pass=single_pass, summary=summary,
+                  path=make_path)
+
+
 METHODS: dict[str, Method] = {
-    "vg": Method(
-        _path_method(lambda steps: paths.AtInput(times_input=False)), {}, _no_options, False, PLAIN_ONLY, True,
-        "Vanilla Gradient, grad f(x) (Simonyan et al. 2013); 1 pass",
+    "vg": _path_row(
+        lambda steps: paths.AtInput(times_input=False), options={}, check_options=_no_options,
+        takes_baseline=False, rules=PLAIN_ONLY, single_pass=True,
+        summary="Vanilla Gradient, grad f(x) (Simonyan et al. 2013); 1 pass",
     ),
-    "gxi": Method(
-        _path_method(lambda steps: paths.AtInput(times_input=True)), {}, _no_options, False, PLAIN_ONLY, True,
-        "Gradient x Input, x * grad f(x) (Shrikumar et al. 2016); 1 pass",
+    "gxi": _path_row(
+        lambda steps: paths.AtInput(times_input=True), options={}, check_options=_no_options,
+        takes_baseline=False, rules=PLAIN_ONLY, single_pass=True,
+        summary="Gradient x Input, x * grad f(x) (Shrikumar et al. 2016); 1 pass",
     ),
-    "ig": Method(
-        _path_method(lambda steps: paths.Straight(steps)), {}, _no_options, True, BOTH_RULES, False,
-        "Integrated Gradients, straight path (Sundararajan et al. 2017); steps+1 passes",
+    "ig": _path_row(
+        lambda steps: paths.Straight(steps), options={}, check_options=_no_options,
+        takes_baseline=True, rules=BOTH_RULES, single_pass=False,
+        summary="Integrated Gradients, straight path (Sundararajan et al. 2017); steps+1 passes",
     ),
-    "gig": Method(
-        _path_method(lambda steps, fraction, max_dist: paths.Guided(steps, fraction, max_dist)),
-        {"fraction": 0.25, "max_dist": 0.02}, _guided_options, True, BOTH_RULES, False,
-        "Guided IG, adaptive path (Kapishnikov et al. 2021); steps+1 sequential passes",
+    "gig": _path_row(
+        lambda steps, fraction, max_dist: paths.Guided(steps, fraction, max_dist),
+        options={"fraction": 0.25, "max_dist": 0.02}, check_options=_guided_options,
+        takes_baseline=True, rules=BOTH_RULES, single_pass=False,
+        summary="Guided IG, adaptive path (Kapishnikov et al. 2021); steps+1 sequential passes",
     ),
-    "blurig": Method(
-        _path_method(lambda steps, max_sigma, grad_step, sqrt: paths.Blur(steps, max_sigma, grad_step, sqrt)),
-        {"max_sigma": 50.0, "grad_step": 0.01, "sqrt": False}, _blur_options, False, BOTH_RULES, False,
-        "Blur IG, Gaussian blur path (Xu et al. 2020); steps+1 passes",
+    "blurig": _path_row(
+        lambda steps, max_sigma, grad_step, sqrt: paths.Blur(steps, max_sigma, grad_step, sqrt),
+        options={"max_sigma": 50.0, "grad_step": 0.01, "sqrt": False}, check_options=_blur_options,
+        takes_baseline=False, rules=BOTH_RULES, single_pass=False,
+        summary="Blur IG, Gaussian blur path (Xu et al. 2020); steps+1 passes",
     ),
     "elrp": Method(
-        _modified_gradient_method("elrp"), {"epsilon": EPSILON}, _epsilon_options, False, PLAIN_ONLY, True,
-        "epsilon-LRP, x * modified grad of the logit (Bach et al. 2015; Ancona et al. 2018); 1 pass",
+        build=_modified_gradient_method("elrp"), options={"epsilon": EPSILON}, check_options=_epsilon_options,
+        takes_baseline=False, rules=PLAIN_ONLY, single_pass=True,
+        summary="epsilon-LRP, x * modified grad of the logit (Bach et al. 2015; Ancona et al. 2018); 1 pass",
     ),
     "deeplift": Method(
-        _modified_gradient_method("deeplift"), {}, _no_options, True, PLAIN_ONLY, True,
-        "DeepLIFT-Rescale, (x - x') * modified grad of the logit (Shrikumar et al. 2017); 1 doubled pass",
+        build=_modified_gradient_method("deeplift"), options={}, check_options=_no_options,
+        takes_baseline=True, rules=PLAIN_ONLY, single_pass=True,
+        summary="DeepLIFT-Rescale, (x - x') * modified grad of the logit (Shrikumar et al. 2017); 1 doubled pass",
     ),
     "occlusion": Method(
-        _build_occlusion, {"patch": 8, "stride": None}, _occlusion_options, True, PLAIN_ONLY, False,
-        "Occlusion, output drop per occluded patch (Zeiler & Fergus 2014); 1 + windows passes",
+        build=_build_occlusion, options={"patch": 8, "stride": None}, check_options=_occlusion_options,
+        takes_baseline=True, rules=PLAIN_ONLY, single_pass=False,
+        summary="Occlusion, output drop per occluded patch (Zeiler & Fergus 2014); 1 + windows passes",
     ),
     "rise": Method(
-        _build_rise, {"nmasks": 4000, "cells": 7, "p": 0.5, "seed": 0}, _rise_options, True, PLAIN_ONLY, False,
-        "RISE, output-weighted random masks (Petsiuk et al. 2018); nmasks passes",
+        build=_build_rise, options={"nmasks": 4000, "cells": 7, "p": 0.5, "seed": 0}, check_options=_rise_options,
+        takes_baseline=True, rules=PLAIN_ONLY, single_pass=False,
+        summary="RISE, output-weighted random masks (Petsiuk et al. 2018); nmasks passes",
     ),
 }
 
 METHOD_NAMES = (*METHODS, "smoothgrad")
+# The integrals over a path from a start to the input (ig, gig, blurig): the methods with an IDGI rule,
+# a completeness gap and ``steps="auto"``.
+PATH_INTEGRALS = tuple(name for name, method in METHODS.items() if method.path is not None and "idgi" in method.rules)
 
 
 def _smoothgrad_build(inner_name: str, inner: Method, smooth: dict):
@@ -249,6 +274,7 @@ def _smoothgrad(options: dict) -> tuple[str, Method, dict]:
     inner = METHODS[inner_name]
     method = dataclasses.replace(
         inner, build=_smoothgrad_build(inner_name, inner, smooth), single_pass=False, takes_image_index=True,
+        path=None,
         summary=f"SmoothGrad around {inner_name} (Smilkov et al. 2017); nsamples x its passes",
     )
     return inner_name, method, options
@@ -293,6 +319,9 @@ def attribute(
     jit_compile=JIT_AUTO,
     verbose: bool = False,
     lowpass=None,
+    return_gap: bool = False,
+    tol=None,
+    max_steps=None,
     **method_options,
 ):
     """Attribute ``model``'s class scores to the pixels of ``images``.
@@ -307,7 +336,13 @@ def attribute(
         ``"deeplift"``, ``"occlusion"``, ``"rise"`` (see ``METHODS``) or ``"smoothgrad"``.
       rule: ``"plain"``, ``"idgi"``, or a tuple of both; with a tuple the result
         is ``{rule: array}`` computed from one pass over the path.
-      steps: Riemann steps of path methods (default 200; ignored by vg/gxi).
+      steps: Riemann steps of ig, gig and blurig (default 200; the other methods
+        take no steps), or ``"auto"``: grids of 16, 32, 64, ... steps until the
+        plain rule's completeness gap is at most ``tol`` (relative, default
+        0.01) for every image, up to ``max_steps`` (default 1024; a warning
+        names the images that did not get there). IG and Blur IG reuse every
+        earlier point, so the plain maps cost the final grid's passes; IDGI maps
+        take one more pass over it (see :mod:`idgi_tf.convergence`).
       baseline: start of the path for ig/gig, the reference of deeplift, the fill
         of occlusion: scalar, (H, W, C) or (N, H, W, C); default black (zeros).
         Blur IG starts at the blurred image instead.
@@ -325,6 +360,11 @@ def attribute(
         through the FORGrad low-pass filter (:func:`idgi_tf.spectral.lowpass`,
         e.g. ``spectral.PAPER_CUTOFF``); the filtered 2-D map is spread evenly
         over the channels, so its channel sum is the filter's output.
+      return_gap: also return each image's completeness gap ``sum A - (f(x) -
+        f(start))`` and the steps it used, from values the pass already has
+        (:class:`idgi_tf.convergence.CompletenessGap`, one per rule; of the maps
+        before ``lowpass``). ig, gig and blurig only.
+      tol, max_steps: options of ``steps="auto"``.
       **method_options: gig: ``fraction=0.25, max_dist=0.02``; blurig:
         ``max_sigma=50, grad_step=0.01, sqrt=False``; elrp: ``epsilon=1e-4``;
         occlusion: ``patch=8, stride=patch``; rise: ``nmasks=4000, cells=7,
@@ -336,7 +376,9 @@ def attribute(
     (see :mod:`idgi_tf.gradients`); every other method explains ``f(x)``.
 
     Returns:
-      float32 array shaped like ``images``, or a dict of them keyed by rule.
+      float32 array shaped like ``images`` for a ``rule`` name, or ``{rule: array}``
+      for a tuple of rules; with ``return_gap=True``, ``(maps, gaps)`` where
+      ``gaps`` is a ``CompletenessGap`` (or ``{rule: CompletenessGap}``).
 
     Several GPUs: build the model and call ``attribute`` inside
     ``tf.distribute.MirroredStrategy().scope()``; each group of images is then
@@ -345,6 +387,8 @@ def attribute(
     Example:
       >>> maps = attribute(model, images, labels, "ig", rule=("plain", "idgi"))
       >>> maps["idgi"].sum(axis=(1, 2, 3))  # == f(x) - f(black), exactly
+      >>> maps, gaps = attribute(model, images, labels, "ig", steps="auto", tol=0.01, return_gap=True)
+      >>> gaps.steps, gaps.relative  # the steps each image needed, its gap (<= 0.01)
     """
     method_name = _checks.choice(method, "method", METHOD_NAMES)
     options = dict(method_options)
@@ -353,7 +397,14 @@ def attribute(
     else:
         spec = METHODS[method_name]
     rule_names = _rule_names(rule, method_name, spec)
-    steps = DEFAULT_STEPS if steps is None else _checks.positive_int(steps, "steps")
+    steps, tol, max_steps = convergence.checked_steps(steps, tol, max_steps)
+    if (steps == AUTO or return_gap) and (method != method_name or method_name not in PATH_INTEGRALS):
+        feature = "steps='auto'" if steps == AUTO else "return_gap=True"
+        raise ValueError(f"{feature} needs an integral over a path ({', '.join(PATH_INTEGRALS)}), got method "
+                         f"{method!r}")
+    if not isinstance(return_gap, (bool, np.bool_)):
+        raise TypeError(f"return_gap must be True or False, got {return_gap!r}")
+    steps = DEFAULT_STEPS if steps is None else steps if steps == AUTO else _checks.positive_int(steps, "steps")
     batch_size = batch_size_or_default(batch_size)
     jit = resolve_jit(jit_compile)
     options = _method_options(method_name, spec, options)
@@ -371,28 +422,62 @@ def attribute(
 
     replicas = replica_count()
     group = min(len(images), batch_size * replicas)
-    run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), jit, options,
-                          images.shape[1:]))
-    results = {name: np.empty(images.shape, np.float32) for name in rule_names}
     progress = progress_bar(len(images), unit_name="image") if verbose else None
-    split = functools.partial(on_replicas, run)
-    for part in image_groups(len(images), group):
-        inputs = [images[part], baseline[part], targets[part]]
-        if spec.takes_image_index:
-            inputs.append(np.arange(part.start, part.stop, dtype=np.int32))
-        count = part.stop - part.start
-        # Under XLA the last group is padded to the others' size (one compilation serves all).
-        # Otherwise a lone last image still runs as a pair: a batch of one can get other kernels
-        # than any larger batch (oneDNN on CPU), which Guided IG's feature selection amplifies.
-        sums = call_padded(split, inputs, group if jit else (2 if count == 1 < group else count))
-        for name in rule_names:
-            results[name][part] = sums[name]
-        if progress is not None:
-            progress.add(count)
+    if steps == AUTO:
+        make_path = functools.partial(spec.path, **options)
+        maps, gaps = convergence.refine(
+            functools.partial(_integrate_subset, model, images, baseline, targets, batch_size, jit), make_path,
+            rule_names, len(images), tol, max_steps, on_done=None if progress is None else progress.add)
+    else:
+        run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), jit, options,
+                              images.shape[1:]))
+        maps = {name: np.empty(images.shape, np.float32) for name in rule_names}
+        sums = {name: np.empty(len(images)) for name in rule_names}
+        ends = {OUTPUT_AT_START: np.empty(len(images)), OUTPUT_AT_END: np.empty(len(images))}
+        indices = [np.arange(len(images), dtype=np.int32)] if spec.takes_image_index else []
+        for part, outputs in _in_groups(run, [images, baseline, targets, *indices], group, jit):
+            for name in rule_names:
+                maps[name][part] = outputs[name]
+                sums[name][part] = outputs[name].sum(axis=(1, 2, 3))
+            if return_gap:
+                for key in ends:
+                    ends[key][part] = outputs[key]
+            if progress is not None:
+                progress.add(part.stop - part.start)
+        gaps = {name: convergence.completeness_gap(sums[name], ends[OUTPUT_AT_START], ends[OUTPUT_AT_END], steps)
+                for name in rule_names} if return_gap else None
     if lowpass is not None:
         for name in rule_names:
-            results[name] = spread_over_channels(spectral.lowpass(results[name], lowpass), images.shape[-1])
-    return results if not isinstance(rule, str) else results[rule_names[0]]
+            maps[name] = spread_over_channels(spectral.lowpass(maps[name], lowpass), images.shape[-1])
+    result = maps if not isinstance(rule, str) else maps[rule_names[0]]
+    if not return_gap:
+        return result
+    return result, gaps if not isinstance(rule, str) else gaps[rule_names[0]]
+
+
+def _in_groups(run, arrays, group: int, jit: bool):
+    """``(slice, outputs)`` of the group function ``run`` over consecutive groups of the rows of ``arrays``.
+
+    Each group is split over the replicas. Under XLA the last group is padded to the others' size (one
+    compilation serves all). Otherwise a lone last image still runs as a pair: a batch of one can get
+    other kernels than any larger batch (oneDNN on CPU), which Guided IG's feature selection amplifies.
+    """
+    split = functools.partial(on_replicas, run)
+    for part in image_groups(len(arrays[0]), group):
+        count = part.stop - part.start
+        yield part, call_padded(split, [array[part] for array in arrays],
+                                group if jit else (2 if count == 1 < group else count))
+
+
+def _integrate_subset(model, images, baseline, targets, batch_size: int, jit: bool, path, rule_names, index):
+    """The integral of ``path`` under ``rule_names`` for ``images[index]``, with ``f`` at the path's ends,
+    in groups of ``batch_size`` per replica (as ``attribute``): ``{key: float64 array}``."""
+    replicas = replica_count()
+    group = min(len(index), batch_size * replicas)
+    chunk = _points_per_chunk(path, -(-group // replicas), batch_size)
+    run = compiled_integrate(model, path, tuple(rule_names), chunk, jit)
+    parts = list(_in_groups(run, [images[index], baseline[index], targets[index]], group, jit))
+    return {key: np.concatenate([outputs[key] for _, outputs in parts]) for key in parts[0][1]}
 
 
 def spread_over_channels(maps_2d: np.ndarray, channels: int) -> np.ndarray:

@@ -9,6 +9,8 @@ Every path implements::
 
     num_points                  M + 1
     sequential                  True when point j+1 depends on the gradient at j
+    nested                      True when the grid of 2M steps holds every point of the grid of M
+                                with the same unit step M * s_j (see :class:`Refinement`)
     init_state(x, baseline)     loop state (a tensor; unused by fixed paths)
     points(state, j, x, baseline)         -> (c, n, H, W, C) float32, the model's inputs
     advance(state, j, grads, x, baseline) -> (state, step vectors (c, n, H, W, C) float32)
@@ -55,6 +57,7 @@ class AtInput:
     times_input: bool = False
     num_points = 1
     sequential = False
+    nested = False
 
     def init_state(self, x, baseline):
         return tf.zeros([], tf.float64)
@@ -81,6 +84,7 @@ class Straight:
         return self.steps + 1
 
     sequential = False
+    nested = True
 
     def init_state(self, x, baseline):
         return tf.zeros([], tf.float64)
@@ -190,6 +194,11 @@ class Blur:
 
     sequential = False
 
+    @property
+    def nested(self) -> bool:
+        """Linear sigmas nest (sigma_i at M steps is sigma_2i at 2M, every width halves); sqrt ones do not."""
+        return not self.sqrt
+
     def sigmas(self) -> np.ndarray:
         linear = np.array([i * self.max_sigma / self.steps for i in range(self.steps + 1)])
         return np.sqrt(linear) if self.sqrt else linear
@@ -229,6 +238,44 @@ class Blur:
         steps = (_separable(as32(scale * (rows_h - rows)), as32(cols_h), x)
                  + _separable(as32(rows), as32(scale * (cols_h - cols)), x))
         return state, steps
+
+
+# --------------------------------------------------------------------------- refinement
+
+
+@dataclasses.dataclass(frozen=True)
+class Refinement:
+    """The points of a nested ``path`` (at an even ``path.steps = M``) that the grid of ``M / 2`` lacks.
+
+    Points ``j = 1, 3, ..., M - 1`` of ``path``, with their step vectors at ``M``
+    steps. On a nested path the unit step ``M * s_j`` of a point does not depend
+    on ``M``, so the plain rule at ``M`` steps is half the plain rule at ``M / 2``
+    plus the plain rule over these points: refining a grid evaluates only its new
+    points (see :mod:`idgi_tf.convergence`). Only the plain rule is meaningful
+    over them (consecutive points here are not a segment of the path).
+    """
+
+    path: object
+
+    def __post_init__(self):
+        if not self.path.nested or self.path.steps % 2:
+            raise ValueError(f"a refinement needs a nested path with an even number of steps, got {self.path}")
+
+    @property
+    def num_points(self) -> int:
+        return self.path.steps // 2
+
+    sequential = False
+    nested = False
+
+    def init_state(self, x, baseline):
+        return self.path.init_state(x, baseline)
+
+    def points(self, state, j, x, baseline):
+        return self.path.points(state, 2 * j + 1, x, baseline)
+
+    def advance(self, state, j, grads, x, baseline):
+        return self.path.advance(state, 2 * j + 1, grads, x, baseline)
 
 
 # --------------------------------------------------------------------------- guided
@@ -275,6 +322,7 @@ class Guided:
         return self.steps + 1
 
     sequential = True
+    nested = False  # the path itself depends on the number of steps
 
     def init_state(self, x, baseline):
         return tf.cast(baseline, tf.float64)
