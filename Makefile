@@ -6,8 +6,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 install:
 	$(PYTHON) -m pip install -e ".[test]"
 
+# Two worker processes, each taking whole test files (module fixtures are built once).
 test:
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile tests
 
 lint:
 	$(PYTHON) -m ruff check --line-length 120 --select E,F,W,I,UP idgi_tf tests benchmarks examples

@@ -17,7 +17,7 @@ Ratios are to the floor of the same run, so the noisy shared machine cancels.
 Usage::
 
     python benchmarks/perf_integrators.py [--models MobileNetV2,ResNet50V2,EfficientNetLite0] [--steps 32,200]
-        [--gig-images 2] [--xla] [--auto-tol 0.01] [--out results.jsonl]
+        [--gig-images 2] [--xla] [--auto-tol 0.01] [--auto-only] [--out results.jsonl]
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ def run(model_name: str, steps: int, args, saliency, xplique, rows: list):
 
             seconds = timed(auto, repeats)
             row(f"idgi_tf IG {'+'.join(rules)}, steps='auto' (tol {args.auto_tol:g}): {used[-1]} steps", seconds)
+    if args.auto_only:
+        return
     if args.xla:
         row("idgi_tf IG plain+IDGI, XLA", timed(lambda: idgi_tf.attribute(
             model, image, [target], "ig", rule=("plain", "idgi"), steps=steps, batch_size=batch,
@@ -157,6 +159,8 @@ def main(argv=None):
     parser.add_argument("--xla", action="store_true", help="also time our IG with jit_compile=True")
     parser.add_argument("--auto-tol", type=float, default=0.01,
                         help="also time steps='auto' at this tol, beside the largest --steps (0: skip)")
+    parser.add_argument("--auto-only", action="store_true",
+                        help="time only the floor, fixed-step IG and steps='auto' rows (no PAIR, Xplique, GIG, BlurIG)")
     parser.add_argument("--out", help="append rows to this JSON-lines file")
     args = parser.parse_args(argv)
     saliency = optional("saliency.core")

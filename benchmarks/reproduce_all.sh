@@ -5,36 +5,14 @@
 # and the Keras ImageNet weights of each model in the Keras cache ($KERAS_HOME/models,
 # default ~/.keras/models; an online machine downloads them on first use).
 #
-# Each GPU runs one shard of every model (CUDA_VISIBLE_DEVICES=i, --shard i/N), so
-# N GPUs split the images N ways; on several machines give each machine its own
-# shard range (SHARD_OFFSET, SHARDS_TOTAL) and merge with `report` over the run folders.
+# The local wrapper of the cluster mechanism (benchmarks/cluster/: SLURM job arrays and Kubernetes
+# Indexed Jobs with --shard auto): each GPU of this box runs one shard of every model
+# (CUDA_VISIBLE_DEVICES=i, --shard i/N), then `report` merges the shards. On several boxes give
+# each its own shard range (SHARD_OFFSET, SHARDS_TOTAL) and run `report` over the shared folder.
 # ONE_PROCESS=1 runs one process per model with --devices all instead (all GPUs through
-# tf.distribute.MirroredStrategy). The run is resumable: rerun the same command after a
-# crash or kill.
-#
-# Time per model on one H100 box (16 cores), an ESTIMATE from measured parts
-# (benchmarks/gpu_model_passes.py, data in benchmarks/gpu_passes_h100.json). idgi_tf
-# itself could not run on the lent H100 (no TensorFlow there, no network), so the model
-# passes were timed with the same Keras Applications on Keras 3's JAX backend (XLA, fp32,
-# batch 128, random weights); TF's own kernels may be slower. Per image the benchmark
-# costs 604 gradient passes (IG, GIG, BlurIG at 200 steps; VG), ~525 forward passes
-# (metrics) and 175 lossless-WebP encodings (SIC/AIC entropy), timed with PIL on all 16
-# cores. Images = Keras' top-1 accuracy x 50,000.
-#   model        grad/s  fwd/s  model s/img  WebP s/img  images  hours
-#   DenseNet121    4467   9959    0.19        1.59       37.5k   18.5
-#   DenseNet169    3753   8009    0.23        1.59       38.1k   19.2
-#   DenseNet201    2960   6108    0.29        1.59       38.6k   20.1
-#   InceptionV3    3636  10931    0.21        3.53       39.0k   40.5
-#   MobileNetV2    9891  23611    0.08        1.59       35.6k   16.5
-#   ResNet50V2     5631  15765    0.14        1.59       38.0k   18.2
-#   ResNet101V2    3624   9750    0.22        1.59       38.6k   19.4
-#   ResNet152V2    2560   6711    0.31        1.59       39.0k   20.6
-#   VGG16          2600   9704    0.29        1.59       35.6k   18.5
-#   VGG19          2302   8212    0.33        1.59       35.6k   18.9
-#   Xception       2168   6686    0.36        3.53       39.5k   42.7
-# About 250 box-hours for all 11 models. The WebP encodings (CPU) take ~90% of it: more
-# cores per box shorten the run, more GPUs in one box do not. Use LIMIT for a partial
-# table first, and more boxes (SHARD_OFFSET / SHARDS_TOTAL) to divide the time.
+# tf.distribute.MirroredStrategy). The run is resumable: rerun the same command after a crash.
+# About 250 box-hours for the 11 models on one H100 box; per-model estimates and how to choose
+# the number of shards: benchmarks/cluster/README.md. Use LIMIT for a partial table first.
 #
 # Usage: IMAGENET_DIR=~/imagenet bash benchmarks/reproduce_all.sh [OUT=runs]
 set -euo pipefail

@@ -102,10 +102,10 @@ def main(argv=None):
     occlusion, gradient = curves["Occlusion-1"], curves["Gradient*Input"]
     findings = {
         "Occlusion-1 has correlation 1 at n = 1": bool(abs(occlusion[0] - 1) < 1e-6),
-        "epsilon-LRP is within 0.02 of Gradient*Input at every n (equal as epsilon -> 0 on ReLU networks)": bool(
-            np.abs(curves["epsilon-LRP"] - gradient).max() < 0.02),
-        "DeepLIFT-Rescale stays within 0.05 of IG at every n (it approximates IG)": bool(
-            np.abs(curves["DeepLIFT (Rescale)"] - curves["Integrated Gradients"]).max() < 0.05),
+        "epsilon-LRP is within 0.01 of Gradient*Input at every n (equal as epsilon -> 0 on ReLU networks)": bool(
+            np.abs(curves["epsilon-LRP"] - gradient).max() < 0.01),
+        "DeepLIFT-Rescale stays within 0.01 of IG at every n (it approximates IG)": bool(
+            np.abs(curves["DeepLIFT (Rescale)"] - curves["Integrated Gradients"]).max() < 0.01),
         "at the largest n, IG and DeepLIFT beat Occlusion-1": bool(
             min(curves["Integrated Gradients"][-1], curves["DeepLIFT (Rescale)"][-1]) > occlusion[-1]),
     }

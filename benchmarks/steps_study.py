@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 import idgi_tf
 from idgi_tf import data, metrics, models, viz
@@ -82,6 +83,9 @@ def write_report(rows: list[dict], out: str) -> list[str]:
                     xs.append([p[0] for p in points])
             viz.plot_curves(xs if len(xs) > 1 else xs[0], series, xlabel="steps", ylabel=label, logx=True, logy=logy,
                             title=f"{name} ({mine[0]['images']} images)", ax=ax)
+            grid = sorted({row["steps"] for row in mine})
+            ax.set_xticks(grid, [str(s) for s in grid])
+            ax.xaxis.set_minor_formatter(NullFormatter())
         for method in methods:
             for rule in RULES:
                 points = sorted((row["steps"], row) for row in mine if row["method"] == method)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,14 +11,25 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
+import idgi_tf
+from idgi_tf import data, metrics, spectral
+from idgi_tf._cli import load_model
 from idgi_tf.bench import main
+from idgi_tf.bench.cli import config_from, run_parser
 from idgi_tf.bench.report import COLUMNS, paper_values
 from idgi_tf.bench.results import read_rows, row_key
+from idgi_tf.bench.run import BenchError
+from idgi_tf.bench.shards import KUBERNETES_VARIABLES, parse_shard
+from idgi_tf.methods import spread_over_channels
 
 SMOKE = ["--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "8", "--limit", "3",
          "--chunk", "1", "--quiet"]
-LIGHT = ["--metrics", "insertion,localization"]
+# IG (both rules) and VG: what resuming, sharding and devices must keep; every method runs end to end
+# in test_end_to_end_rows_and_tables.
+LIGHT = ["--metrics", "insertion,localization", "--methods", "ig,vg"]
+LIGHT_ROWS = 3 * 3
 
 
 def rows_by_key(directory):
@@ -88,7 +100,7 @@ def test_resume_after_sigkill_gives_each_row_once(tmp_path, single_run):
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = len(read_rows(str(results)))
-    assert 0 < partial < 21
+    assert 0 < partial < LIGHT_ROWS
     with open(results, "a") as handle:  # a row torn by the kill
         handle.write('{"model": "MobileNetV2", "image": "chel')
     assert main(SMOKE + LIGHT + ["--out", str(tmp_path)]) == 0
@@ -96,27 +108,161 @@ def test_resume_after_sigkill_gives_each_row_once(tmp_path, single_run):
     assert all(json.loads(line) for line in results.read_text().splitlines())
 
 
-def test_shards_cover_the_single_run(tmp_path, single_run):
-    for shard in ("0/2", "1/2"):
-        assert main(SMOKE + LIGHT + ["--out", str(tmp_path), "--shard", shard]) == 0
-    halves = [read_rows(str(tmp_path / f"results-shard{i}of2.jsonl")) for i in (0, 1)]
-    assert {row["image"] for row in halves[0]}.isdisjoint({row["image"] for row in halves[1]})
-    assert_same_rows(rows_by_key(tmp_path), rows_by_key(single_run))
-    assert main(["report", str(tmp_path)]) == 0
-    assert "| 3 |" in (tmp_path / "tables.md").read_text()  # merged: 3 images per cell
+def _start_shard(out, scheduler_env):
+    """A benchmark process with ``--shard auto`` under a fake scheduler's environment."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("SLURM_", "JOB_COMPLETION"))}
+    command = [sys.executable, "-m", "idgi_tf.bench", *SMOKE, *LIGHT, "--shard", "auto", "--out", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", **scheduler_env})
+
+
+@pytest.fixture(scope="module")
+def sharded_run(tmp_path_factory):
+    """Two shards running at the same time into one folder: task 1 of a SLURM array whose ids start at 1
+    (shard 0/2) and pod 1 of a Kubernetes Indexed Job with 2 completions (shard 1/2)."""
+    out = tmp_path_factory.mktemp("sharded")
+    processes = [
+        _start_shard(out, {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "2",
+                           "SLURM_ARRAY_TASK_COUNT": "2"}),
+        _start_shard(out, {"JOB_COMPLETION_INDEX": "1", "JOB_COMPLETIONS": "2"}),
+    ]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-2000:]
+    return out, [stdout for stdout, _ in outputs]
+
+
+def test_concurrent_auto_shards_cover_the_single_run(sharded_run, single_run):
+    out, stdouts = sharded_run
+    assert "shard 0/2 (SLURM array)" in stdouts[0] and "shard 1/2 (Kubernetes Indexed Job)" in stdouts[1]
+    halves = [read_rows(str(out / f"results-shard{i}of2.jsonl")) for i in (0, 1)]
+    assert all(halves) and {row["image"] for row in halves[0]}.isdisjoint({row["image"] for row in halves[1]})
+    assert [{row["shard"] for row in half} for half in halves] == [{"0/2"}, {"1/2"}]
+    sources = [json.loads((out / f"run-shard{i}of2.json").read_text())["shard_source"] for i in (0, 1)]
+    assert sources == ["SLURM array", "Kubernetes Indexed Job"]
+    assert not (out / "tables.md").exists()  # shards leave the merging to report: no shared file written
+    assert_same_rows(rows_by_key(out), rows_by_key(single_run))
+    assert main(["report", str(out)]) == 0
+    tables = (out / "tables.md").read_text()
+    assert "| 3 |" in tables and "INCOMPLETE" not in tables  # merged: 3 images per cell
+
+
+def _copy_run(source, target, shards=(0, 1)):
+    target.mkdir()
+    for i in shards:
+        for name in (f"results-shard{i}of2.jsonl", f"run-shard{i}of2.json"):
+            (target / name).write_bytes((source / name).read_bytes())
+    return target
+
+
+def test_report_lists_a_missing_shard_and_tables_the_others(sharded_run, tmp_path, capsys):
+    out = _copy_run(sharded_run[0], tmp_path / "half", shards=(1,))
+    assert main(["report", str(out)]) == 0
+    assert "MobileNetV2 shard 0/2 (results-shard0of2.jsonl)" in capsys.readouterr().err
+    tables = (out / "tables.md").read_text()
+    assert "INCOMPLETE: no results yet from MobileNetV2 shard 0/2" in tables
+    images = len({row["image"] for row in read_rows(str(out / "results-shard1of2.jsonl"))})
+    assert f"| {images} |" in tables and images < 3
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda out: (out / "run-shard1of2.json").write_text(
+        json.dumps({**json.loads((out / "run-shard1of2.json").read_text()), "steps": 16})),
+     "the shards of MobileNetV2 differ in steps"),
+    (lambda out: (out / "results.jsonl").write_bytes((out / "results-shard0of2.jsonl").read_bytes()),
+     "is in both"),
+    (lambda out: (out / "results-shard3of4.jsonl").write_text(""), "split into shards in different ways"),
+])
+def test_report_refuses_shards_that_do_not_belong_together(sharded_run, tmp_path, capsys, break_it, message):
+    out = _copy_run(sharded_run[0], tmp_path / "run")
+    break_it(out)
+    assert main(["report", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+SLURM_ARRAY = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "8",
+               "SLURM_ARRAY_TASK_COUNT": "8"}
+
+
+@pytest.mark.parametrize("environ, shard, source", [
+    (SLURM_ARRAY, "4/8", "SLURM array"),
+    ({**SLURM_ARRAY, "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MAX": "7"}, "0/8",
+     "SLURM array"),
+    # --array=3-17:2, a sparse array: ids 3, 5, ..., 17
+    ({"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "17",
+      "SLURM_ARRAY_TASK_COUNT": "8", "SLURM_ARRAY_TASK_STEP": "2"}, "3/8", "SLURM array"),
+    ({"JOB_COMPLETION_INDEX": "0", "JOB_COMPLETIONS": "3"}, "0/3", "Kubernetes Indexed Job"),
+    ({"JOB_COMPLETION_INDEX": "2", "JOB_COMPLETIONS": "3"}, "2/3", "Kubernetes Indexed Job"),
+])
+def test_shard_auto_reads_the_scheduler(environ, shard, source):
+    found = parse_shard("auto", environ)
+    assert (str(found), found.source) == (shard, source)
+
+
+def test_an_explicit_shard_wins_over_the_scheduler(monkeypatch):
+    for name, value in SLURM_ARRAY.items():
+        monkeypatch.setenv(name, value)
+    config = config_from(run_parser().parse_args(["--weights", "none", "--shard", "1/2"]))
+    assert (str(config.shard), config.shard.source) == ("1/2", "--shard")
+    assert str(config_from(run_parser().parse_args(["--weights", "none", "--shard", "auto"])).shard) == "4/8"
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({}, "it reads a SLURM job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT, optionally "
+         "SLURM_ARRAY_TASK_STEP) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS)"),
+    # --array=1,4,5: no step maps these ids to 0..2
+    ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "is not a range A-B or A-B:S"),
+    ({"SLURM_ARRAY_TASK_ID": "4"}, "SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT is not"),
+    ({"JOB_COMPLETION_INDEX": "1"}, "JOB_COMPLETIONS is not"),
+    ({"JOB_COMPLETION_INDEX": "3", "JOB_COMPLETIONS": "3"}, "needs 0 <= I < N, got 3/3"),
+    ({"JOB_COMPLETION_INDEX": "one", "JOB_COMPLETIONS": "3"}, "JOB_COMPLETION_INDEX must be an integer"),
+])
+def test_shard_auto_errors_name_the_variables(environ, message):
+    with pytest.raises(BenchError, match=re.escape(message)):
+        parse_shard("auto", environ)
+
+
+def test_cluster_job_files():
+    folder = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "cluster")
+    for script in ("bench-array.sbatch", "submit-slurm.sh", "../reproduce_all.sh"):
+        done = subprocess.run(["bash", "-n", os.path.join(folder, script)], capture_output=True, text=True)
+        assert done.returncode == 0, (script, done.stderr)
+    sbatch = open(os.path.join(folder, "bench-array.sbatch")).read()
+    assert "--shard auto" in sbatch and "--devices" in sbatch
+    assert "--dependency=afterany:" in open(os.path.join(folder, "submit-slurm.sh")).read()
+    text = open(os.path.join(folder, "indexed-job.yaml")).read()
+    job = yaml.safe_load(text)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
+    assert env["JOB_COMPLETIONS"] == str(job["spec"]["completions"])
+    assert all(name in text for name in KUBERNETES_VARIABLES)
+    assert container["args"][container["args"].index("--shard") + 1] == "auto"
+    report = yaml.safe_load(open(os.path.join(folder, "report-pod.yaml")).read())
+    assert report["spec"]["containers"][0]["command"][-2:] == ["report", container["args"][-2]]
 
 
 def test_lowpass_adds_filtered_columns_beside_the_plain_ones(tmp_path, single_run):
     assert main(SMOKE + LIGHT + ["--out", str(tmp_path), "--lowpass", "auto"]) == 0
     rows = rows_by_key(tmp_path)
-    assert len(rows) == 3 * 14  # every (method, rule) twice: as computed and low-passed
+    assert len(rows) == 2 * LIGHT_ROWS  # every (method, rule) twice: as computed and low-passed
     plain = {key: row for key, row in rows.items() if not key[3].endswith("+lowpass")}
     assert_same_rows(plain, rows_by_key(single_run))  # the unfiltered rows are untouched
     table = (tmp_path / "tables.md").read_text()
-    assert "IG+IDGI+LP" in table
-    assert "BlurIG+LP" in table and "VG+LP" in table
-    filtered = [row["roc_auc"] for key, row in rows.items() if key[2:] == ("vg", "plain+lowpass")]
-    unfiltered = [row["roc_auc"] for key, row in rows.items() if key[2:] == ("vg", "plain")]
+    assert "IG+IDGI+LP" in table and "VG+LP" in table
+    # The low-passed rows score FORGrad's filter of the map, recomputed here from the smoke model (seed 0).
+    model = load_model("MobileNetV2", "none", 32, 0)
+    samples = data.sample_images(32)
+    x, labels, masks = samples.images[:3], samples.labels[:3].astype(np.int32), samples.masks[:3]
+    smooth = spread_over_channels(spectral.lowpass(idgi_tf.attribute(model, x, labels, "vg"), spectral.PAPER_CUTOFF),
+                                  3)
+    want = metrics.localization(smooth, masks).scores["roc_auc"]
+    filtered = [rows[("MobileNetV2", name, "vg", "plain+lowpass")]["roc_auc"] for name in samples.names[:3]]
+    unfiltered = [rows[("MobileNetV2", name, "vg", "plain")]["roc_auc"] for name in samples.names[:3]]
+    np.testing.assert_allclose(filtered, want, rtol=1e-6)
     assert filtered != unfiltered
 
 
@@ -142,6 +288,7 @@ def test_two_devices_in_one_process_give_the_single_run(tmp_path, single_run):
         (["--model", "ResNet9000"], "model name must be one of"),
         (["--model", "MobileNetV2", "--shard", "2/2"], "--shard I/N needs 0 <= I < N"),
         (["--model", "MobileNetV2", "--shard", "half"], "--shard must look like I/N"),
+        (["--model", "MobileNetV2", "--weights", "none", "--shard", "auto"], "--shard auto found no scheduler"),
         (["--model", "MobileNetV2", "--data", "imagenet", "--weights", "none", "--imagenet-dir", "/nonexistent"],
          "--data imagenet needs --imagenet-dir"),
         (["--model", "MobileNetV2", "--methods", "ig,lrp"], "--methods takes a comma-separated subset"),

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import idgi_tf
+import idgi_tf.metrics
 from idgi_tf.callbacks import AttributionCallback
 
 SIZE = 16
@@ -94,12 +96,29 @@ def test_every_n_epochs_logs_exactly_those_epochs():
     assert [record["epoch"] for record in callback.history] == [2, 4]
 
 
-def test_training_is_unchanged_by_the_callback():
+@pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
+def test_training_is_unchanged_by_the_callback(kind):
+    """Bit for bit, with every metric family on (mufidelity draws its own random cells)."""
+    x, y, masks = quadrant_data(4, seed=3)
+    plain = fit(small_cnn(kind, seed=5), [], epochs=2, seed=7)
+    callback = AttributionCallback(x, y, steps=4, methods=("ig", "gig"), masks=masks,
+                                   metrics=("insertion", "deletion", "localization", "mufidelity"))
+    watched = fit(small_cnn(kind, seed=5), [callback], epochs=2, seed=7)
+    assert len(callback.history) == 2 and "mufidelity/gig_idgi" in callback.history[-1]["scalars"]
+    weights = plain.get_weights()
+    assert weights and all(np.array_equal(a, b) for a, b in zip(weights, watched.get_weights()))
+
+
+def test_the_logged_ig_gap_shrinks_with_steps():
+    """The plain rule's completeness gap is IG's discretisation error: 8 times the steps, a smaller gap."""
     x, y, _ = quadrant_data(4, seed=3)
-    plain = fit(small_cnn(seed=5), [], epochs=2, seed=7)
-    watched = fit(small_cnn(seed=5), [AttributionCallback(x, y, steps=4, methods=("ig", "gig"))], epochs=2, seed=7)
-    for a, b in zip(plain.get_weights(), watched.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    model = fit(small_cnn(seed=5), [], epochs=1, seed=7)
+    gaps = {}
+    for steps in (4, 32):
+        callback = AttributionCallback(x, y, steps=steps, metrics=())
+        callback.set_model(model)
+        gaps[steps] = callback.log_epoch(0)["scalars"]["completeness_gap/ig_plain"]
+    assert 0 < gaps[32] < 0.5 * gaps[4], gaps
 
 
 @pytest.mark.parametrize("kind, logits", [("functional", True), ("subclassed", False), ("subclassed", True)])
@@ -107,11 +126,16 @@ def test_functional_and_subclassed_models_with_softmax_or_logits(kind, logits):
     x, _, _ = quadrant_data(4, seed=4)
     callback = AttributionCallback(x, None, steps=4, metrics=("insertion",), output="logit" if logits else
                                    "probability", at_start=True)
-    fit(small_cnn(kind, logits), [callback], epochs=1, logits=logits)
+    model = fit(small_cnn(kind, logits), [callback], epochs=1, logits=logits)
     assert [record["epoch"] for record in callback.history] == [0, 1]
     completeness = callback.history[-1]["scalars"]["completeness_gap/ig_idgi"]
     assert completeness < 1e-5  # f is the softmax probability either way, and IDGI is complete for it
-    assert 0.0 <= callback.history[-1]["scalars"]["insertion/ig_plain"] <= 1.0
+    # The logged score is the metric of the trained model's own maps, recomputed here outside the callback.
+    explained = (lambda images: tf.nn.softmax(model(images), axis=-1)) if logits else model
+    targets = np.argmax(explained(x).numpy(), axis=1).astype(np.int32)
+    maps = idgi_tf.attribute(explained, x, targets, "ig", rule="plain", steps=4)
+    want = idgi_tf.metrics.insertion(explained, x, targets, maps).means()["probability"]
+    assert callback.history[-1]["scalars"]["insertion/ig_plain"] == pytest.approx(want, rel=1e-4, abs=1e-6)
 
 
 def test_insertion_rises_as_the_model_learns_the_region():

@@ -1,5 +1,6 @@
 """Image loading, boxes, labels, and the tfds ImageNet validation pipeline."""
 
+import math
 import os
 import tarfile
 from pathlib import Path
@@ -26,14 +27,24 @@ def test_a_box_drawn_into_an_image_lands_on_the_same_pixels():
 
 
 def test_pinned_policy_shorter_side_then_centre_crop():
-    # A horizontal ramp, 300 x 600: resized to 256 x 512, crop columns 144..368
+    # A horizontal ramp, 300 x 600: resized to 256 x 512, crop columns 144..367
     # of the resized image, i.e. the original's middle, x in [168.75, 431.25).
     ramp = np.tile(np.linspace(0, 255, 600, dtype=np.float32)[None, :, None], (300, 1, 3))
     image = data.load_image(ramp, 224)
     assert image.shape == (224, 224, 3) and image.dtype == np.float32
-    np.testing.assert_allclose(image[:, 0, 0].mean(), 255 * 169.9 / 599, atol=1.0)
-    np.testing.assert_allclose(image[:, -1, 0].mean(), 255 * 430.1 / 599, atol=1.0)
-    np.testing.assert_allclose(image[112, 112], ramp[150, 300], atol=1.5)
+    # Antialiased bilinear downscaling, re-derived: output column j samples the source around its centre
+    # c = (j + 0.5) * 600/512 with a triangle kernel widened by the scale, over the pixels i with centres
+    # i + 0.5 in (c - 1.17, c + 1.17), weights normalised. On a ramp that gives 71.8416 at the crop's first
+    # column (the naive ramp(c - 0.5) would be 71.875), exactly what TensorFlow's kernel computes.
+    def resized_column(j, width=600, new_width=512):
+        centre, widen = (j + 0.5) * width / new_width, max(width / new_width, 1.0)
+        taps = np.arange(math.ceil(centre - widen - 0.5), math.floor(centre + widen - 0.5) + 1)
+        taps = taps[(taps >= 0) & (taps < width)]
+        weights = np.maximum(0.0, 1.0 - np.abs((taps + 0.5 - centre) / widen))
+        return float((weights * np.linspace(0, 255, width)[taps]).sum() / weights.sum())
+
+    for column, resized in ((0, 144), (-1, 367), (112, 256)):
+        np.testing.assert_allclose(image[:, column, 0], resized_column(resized), atol=2e-4)
 
 
 def test_load_image_reads_files_like_arrays(tmp_path):
@@ -136,6 +147,31 @@ def test_xml_and_text_boxes_read_the_same(fake_imagenet, tmp_path):
         data.read_boxes(str(tmp_path / ".."))
 
 
+# Typed from the published ILSVRC2012 validation boxes (x0, y0, x1, y1 in the original JPEG's pixels), as an
+# official annotation XML holds them, with the photo's size.
+TYPED_BOXES = {9973: [(52, 147, 293, 388)], 11670: [(104, 125, 143, 161)], 42581: [(84, 32, 385, 609)]}
+
+
+def test_shipped_boxes_equal_typed_official_annotations(tmp_path):
+    for index, boxes in TYPED_BOXES.items():
+        path = next(p for p in SAMPLE_FILES if data.val_index(p.name) == index)
+        width, height = Image.open(path).size
+        objects = "".join(f"<object><name>n00000000</name><pose>Unspecified</pose><truncated>0</truncated>"
+                          f"<difficult>0</difficult><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>"
+                          f"<ymax>{y1}</ymax></bndbox></object>" for x0, y0, x1, y1 in boxes)
+        (tmp_path / f"ILSVRC2012_val_{index:08d}.xml").write_text(
+            f"<annotation><folder>val</folder><filename>ILSVRC2012_val_{index:08d}</filename><source><database>"
+            f"ILSVRC_2012</database></source><size><width>{width}</width><height>{height}</height><depth>3</depth>"
+            f"</size><segmented>0</segmented>{objects}</annotation>")
+    typed, shipped = data.read_boxes(str(tmp_path)), data.read_boxes()
+    assert typed == {index: [list(map(float, box)) for box in boxes] for index, boxes in TYPED_BOXES.items()}
+    assert all(shipped[index] == typed[index] for index in TYPED_BOXES)
+    for path in SAMPLE_FILES:  # x runs along the width: every box of every sample lies inside its photo
+        width, height = Image.open(path).size
+        for x0, y0, x1, y1 in shipped[data.val_index(path.name)]:
+            assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height, (path.name, width, height)
+
+
 def test_imagenet_validation_pipeline_on_a_fake_manual_dir(fake_imagenet):
     manual, xml, tfds_dir = fake_imagenet
     dataset = data.imagenet_validation(str(manual), 96, boxes_dir=str(xml), data_dir=str(tfds_dir))
@@ -147,8 +183,8 @@ def test_imagenet_validation_pipeline_on_a_fake_manual_dir(fake_imagenet):
         index = data.val_index(path.name)
         want_image, moved = data.load_image(str(path), 96, boxes=data.read_boxes()[index])
         assert label == data.val_labels()[index]
-        # Both decode the file with TensorFlow: identical pixels.
-        np.testing.assert_allclose(image, want_image, atol=1e-3)
+        # Both decode the file with TensorFlow and run the same resize: identical pixels.
+        np.testing.assert_array_equal(image, want_image)
         np.testing.assert_array_equal(mask, data.box_mask(moved, 96).numpy())
         assert 0 < mask.mean() <= 1
     limited = data.imagenet_validation(str(manual), 96, limit=3, data_dir=str(tfds_dir))

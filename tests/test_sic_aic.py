@@ -76,6 +76,54 @@ def test_attributions_of_a_trained_model_beat_their_inverse(trained_model, base)
     for key in ("points_information", "points_sic", "points_aic"):
         np.testing.assert_allclose(good.curves[key][:, -1], 1.0)
     assert good.curves["sic"].shape == (len(x), 100) and good.x.shape == (100,)
+    # The areas re-derived from the points in NumPy: 100 bins of [0, 1] by digitize, median (SIC) or mean
+    # (AIC) of each bin, empty bins linear between their occupied neighbours, the area the mean over bins.
+    for key, reduce in (("sic", np.median), ("aic", np.mean)):
+        assert good.aggregate[key] == pytest.approx(rederived_area(good.curves["points_information"],
+                                                                   good.curves[f"points_{key}"], reduce), abs=1e-9)
+
+
+def rederived_area(x, y, reduce, bins=100):
+    x, y = np.ravel(x), np.ravel(y)
+    x, y = x[np.isfinite(x) & np.isfinite(y)], y[np.isfinite(x) & np.isfinite(y)]
+    which = np.clip(np.digitize(x, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    curve = np.full(bins, np.nan)
+    for b in range(bins):
+        if (which == b).any():
+            curve[b] = reduce(y[which == b])
+    occupied = np.flatnonzero(np.isfinite(curve))
+    for b in range(bins):
+        if np.isnan(curve[b]):
+            left, right = occupied[occupied < b], occupied[occupied > b]
+            if not left.size or not right.size:
+                curve[b] = curve[left[-1] if left.size else right[0]]
+            else:
+                lo, hi = left[-1], right[0]
+                curve[b] = curve[lo] + (curve[hi] - curve[lo]) * (b - lo) / (hi - lo)
+    return curve.mean()
+
+
+def test_each_skip_reason_is_provoked_and_counted():
+    """A model 90 % sure of class 0 whatever it sees: a textured image's blurred base is as confident
+    (base not less confident), a flat image's base is as informative as the image (base not less
+    informative, checked first), and class 1 (10 %) is below the 0.8 confidence floor."""
+    def sure_of_class_0(x):
+        return tf.tile(tf.constant([[0.9, 0.1]]), [tf.shape(x)[0], 1])
+
+    textured = photos(64)[:2]
+    flat = np.full((1, 64, 64, 3), 120.0, np.float32)
+    images = np.concatenate([textured, flat])
+    maps = np.random.default_rng(0).normal(size=images.shape[:3])
+    for measure in ("entropy", "msssim"):
+        size = 64 if measure == "entropy" else 176
+        pixels = images if size == 64 else np.stack([tf.image.resize(i, (size, size)).numpy() for i in images])
+        shaped = maps if size == 64 else np.random.default_rng(0).normal(size=pixels.shape[:3])
+        result = metrics.sic_aic(sure_of_class_0, pixels, [0, 0, 0], shaped, information=measure)
+        assert (result.counts["skipped_base_not_less_confident"], result.counts["skipped_base_not_less_informative"],
+                result.counts["skipped_low_confidence"]) == (2, 1, 0), (measure, result.counts)
+        assert np.isnan(result.scores["sic"]).all()
+    low = metrics.sic_aic(sure_of_class_0, images, [1, 1, 1], maps)
+    assert low.counts["skipped_low_confidence"] == low.counts["skipped"] == 3
 
 
 def test_paper_mode_does_not_depend_on_batching(trained_model):

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from xplique_forgrad import forgrad
+from xplique_forgrad import _low_pass_real_signal_mask, forgrad
 
 import idgi_tf
 from idgi_tf import spectral
@@ -66,6 +66,21 @@ def test_lowpass_equals_xplique_forgrad_on_square_even_maps(size, sigma):
                                rtol=1e-5, atol=1e-6)  # the same cutoff as a fraction of the side
 
 
+@pytest.mark.parametrize("size", [33, 45, 224])
+@pytest.mark.parametrize("sigma", [1, 4, 15])
+def test_the_ideal_mask_is_xplique_forgrad_s_disc_at_odd_sizes_too(size, sigma):
+    """Xplique's mask is a disc around ``size // 2`` moved to the origin with ``fftshift``. At odd sizes that
+    misses by one pixel (``ifftshift`` is the inverse of the centring; they agree at even sizes), which
+    drops the mean from Xplique's result, and its inverse transform drops a pixel and resizes back. Ours is
+    the disc moved with ``ifftshift``, and Xplique's own mask at even sizes."""
+    y, x = np.ogrid[:size, :size]
+    disc = np.sqrt((x - size // 2) ** 2 + (y - size // 2) ** 2) <= sigma
+    ours = spectral._mask(size, size, float(sigma), "ideal")
+    np.testing.assert_array_equal(ours, np.fft.ifftshift(disc)[:, : size // 2 + 1])
+    xplique = _low_pass_real_signal_mask(size, sigma).numpy()
+    assert np.array_equal(ours, xplique) == (size % 2 == 0)
+
+
 def test_tune_cutoff_finds_a_smooth_truth_under_noise():
     size = 32
     yy, xx = np.mgrid[:size, :size]
@@ -80,9 +95,22 @@ def test_tune_cutoff_finds_a_smooth_truth_under_noise():
     assert search.best < size / 2  # below Nyquist
     assert search.scores.max() > search.unfiltered + 0.01  # filtering helps
     assert len(search.scores) == len(search.cutoffs) and search.better == "higher"
+    assert search.best == search.cutoffs[np.argmax(search.scores)]
     deletion = spectral.tune_cutoff(model, images, [0] * 6, noisy, metric="deletion", grid=[2, 4, 0.5])
     np.testing.assert_allclose(deletion.cutoffs, [2, 4, 16])
     assert deletion.scores.min() < deletion.unfiltered
+    assert deletion.best == deletion.cutoffs[np.argmin(deletion.scores)]  # lower is better for deletion
+
+
+@pytest.mark.parametrize("cycles", [0, 2, 5, 9])
+def test_the_gaussian_lowpass_scales_a_cosine_by_its_transfer_function(cycles):
+    """A cosine of ``k`` cycles across the width comes out scaled by exp(-r^2 / (2 c^2)), the Gaussian mask at
+    its radius r = k * min(H, W) / W (radii count cycles per shorter side)."""
+    height, width, cutoff = 30, 36, 4.0
+    wave = np.cos(2 * np.pi * cycles * np.arange(width) / width)[None, None, :] * np.ones((1, height, 1))
+    filtered = spectral.lowpass(wave.astype(np.float32), cutoff, kind="gaussian", signed=True)
+    radius = cycles * height / width
+    np.testing.assert_allclose(filtered, np.exp(-radius**2 / (2 * cutoff**2)) * wave, atol=1e-5)
 
 
 def region_model(x):
@@ -129,6 +157,9 @@ def test_blur_then_subsample_removes_the_high_frequencies_of_the_gradient():
     smooth = antialiased(model)
     x = np.random.default_rng(4).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     assert smooth(x).shape == model(x).shape
+    weights = [w for layer in model.layers for w in layer.get_weights()]
+    twin = [w for layer in smooth.layers for w in layer.get_weights()]
+    assert len(twin) == len(weights) == 6 and all(np.array_equal(a, b) for a, b in zip(weights, twin))
     before = spectral.high_frequency_ratio(idgi_tf.attribute(model, x, [0] * 4, "vg"), 0.25)
     after = spectral.high_frequency_ratio(idgi_tf.attribute(smooth, x, [0] * 4, "vg"), 0.25)
     assert after.mean() < 0.7 * before.mean()

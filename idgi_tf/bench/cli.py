@@ -12,6 +12,7 @@ from ..metrics.information import MS_SSIM_MIN_SIDE
 from ..spectral import PAPER_CUTOFF
 from .report import write_report
 from .run import ALL_METHODS, ALL_METRICS, JIT_CHOICES, BenchError, Config, run
+from .shards import parse_shard
 
 USAGE_EXAMPLES = """examples:
   python -m idgi_tf.bench                                         # EfficientNetLite0, trained, offline; 11 photos
@@ -20,6 +21,7 @@ USAGE_EXAMPLES = """examples:
   python -m idgi_tf.bench --model MobileNetV2 --weights none --input-size 64 --steps 8   # smoke run
   python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --devices all   # every GPU here
   python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --shard 0/4 --out runs/vgg16
+  python -m idgi_tf.bench --model VGG16 --data imagenet --imagenet-dir D --shard auto --out runs/vgg16  # SLURM/K8s
   python -m idgi_tf.bench report runs/vgg16 [more run dirs...]
 """
 
@@ -30,16 +32,6 @@ def _names(text: str, allowed, flag: str) -> tuple:
     if unknown or not names:
         raise BenchError(f"{flag} takes a comma-separated subset of {','.join(allowed)}, got {text!r}")
     return names
-
-
-def _shard(text: str) -> tuple:
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise BenchError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise BenchError(f"--shard I/N needs 0 <= I < N, got {text!r}")
-    return index, count
 
 
 def _integer(text: str, flag: str, kind: str = "an integer") -> int:
@@ -109,7 +101,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--devices", default="1",
                         help="N or all: GPUs used by this process, through tf.distribute.MirroredStrategy")
     parser.add_argument("--out", help="output folder (default: bench_out/MODEL)")
-    parser.add_argument("--shard", default="0/1", help="I/N: take every N-th image starting at I")
+    parser.add_argument("--shard", default="0/1",
+                        help="I/N: take every N-th image starting at I; auto: I/N from a SLURM job array or a "
+                             "Kubernetes Indexed Job (benchmarks/cluster/)")
     parser.add_argument("--seed", default="0", help="seed of random weights (smoke runs)")
     parser.add_argument("--jit", default="auto",
                         help="XLA for attributions and metrics: auto (on a GPU only), on or off; kept in each row")
@@ -136,7 +130,7 @@ def config_from(args) -> Config:
         batch_size=_positive(args.batch_size, "--batch-size"),
         chunk=_positive(args.chunk, "--chunk"),
         out=args.out or os.path.join("bench_out", model),
-        shard=_shard(args.shard),
+        shard=parse_shard(args.shard),
         seed=_integer(args.seed, "--seed"),
         devices=None if args.devices == "all" else _positive(args.devices, "--devices"),
         lowpass=_lowpass(args.lowpass),
@@ -166,15 +160,21 @@ def main(argv=None) -> int:
         config = config_from(args)
         if config.smoke:
             print("SMOKE RUN: random weights; the numbers mean nothing.", flush=True)
+        if config.shard.count > 1 or config.shard.source != "--shard":
+            print(f"shard {config.shard} ({config.shard.source}): writing {config.results_path}", flush=True)
         counts = run(config, progress=not args.quiet)
+        skipped = "not checked (smoke run)" if config.smoke else f"{counts['misclassified']} misclassified (skipped)"
+        summary = (f"{counts['seen']} images seen, {counts['explained']} explained, {skipped}, "
+                   f"{counts['rows_written']} rows written, {counts['rows_skipped_done']} already done.")
+        if config.shard.count > 1:  # other shards may still be writing: merging is report's job, once
+            print(f"{summary}\nWrote: {config.results_path} (rows). When every shard is done: "
+                  f"python -m idgi_tf.bench report {config.out}")
+            return 0
         tables, table_csv, *figures = write_report([config.out])
         with open(tables) as handle:
             print("\n" + handle.read())
-        skipped = "not checked (smoke run)" if config.smoke else f"{counts['misclassified']} misclassified (skipped)"
         maps = os.path.join(config.out, "maps")
-        print(f"{counts['seen']} images seen, {counts['explained']} explained, {skipped}, "
-              f"{counts['rows_written']} rows written, {counts['rows_skipped_done']} already done.\n"
-              f"Wrote: {config.results_path} (rows), {tables}, {table_csv}, {len(figures)} figures in "
+        print(f"{summary}\nWrote: {config.results_path} (rows), {tables}, {table_csv}, {len(figures)} figures in "
               f"{os.path.join(config.out, 'figures')}" + (f", maps of the first images in {maps}"
                                                            if os.path.isdir(maps) else ""))
         return 0

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -106,10 +107,12 @@ def _cell(record) -> str:
     return f"{record['ours']:.3f} / {record['paper']:.3f} ({record['difference']:+.3f})"
 
 
-def markdown(records: list[dict], smoke: bool) -> str:
+def markdown(records: list[dict], smoke: bool, missing=()) -> str:
     lines = ["# IDGI paper Tables 1-4: ours / paper (difference)", ""]
     if smoke:
         lines += ["**SMOKE RUN on random weights: these numbers mean nothing.**", ""]
+    if missing:
+        lines += ["**INCOMPLETE: no results yet from " + "; ".join(missing) + ".**", ""]
     present = {r["column"] for r in records}
     columns = list(COLUMNS.values()) + [c for c in LOWPASS_COLUMNS.values() if c in present]
     for metric, (table, title) in METRICS.items():
@@ -193,7 +196,11 @@ def write_report(directories, to: str | None = None) -> list[str]:
     """
     from .results import merged_rows
 
-    rows = merged_rows(directories)
+    merged = merged_rows(directories)
+    rows = merged.rows
+    if merged.missing:
+        print("warning: not every shard has results yet, the tables cover the others: " + "; ".join(merged.missing),
+              file=sys.stderr)
     if not rows:
         raise FileNotFoundError(f"no results rows under {', '.join(directories)}")
     records = aggregate(rows)
@@ -201,7 +208,7 @@ def write_report(directories, to: str | None = None) -> list[str]:
     os.makedirs(to, exist_ok=True)
     md_path, csv_path = os.path.join(to, "tables.md"), os.path.join(to, "tables.csv")
     with open(md_path, "w") as handle:
-        handle.write(markdown(records, smoke=any(row.get("smoke") for row in rows)) + "\n")
+        handle.write(markdown(records, smoke=any(row.get("smoke") for row in rows), missing=merged.missing) + "\n")
     with open(csv_path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
         writer.writeheader()

@@ -23,7 +23,8 @@ from .._cli import load_model as cli_load_model
 from .._model import JIT_AUTO, resolve_jit
 from .._progress import progress_bar
 from ..methods import METHODS, attribute, spread_over_channels
-from .results import append_rows, open_results, row_key
+from .results import append_rows, open_results, row_key, shard_file_name
+from .shards import Shard
 
 ALL_METHODS = ("ig", "gig", "blurig", "vg")
 ALL_METRICS = ("insertion", "sic_aic", "msssim", "localization")
@@ -48,7 +49,7 @@ class Config:
     batch_size: int = 32
     chunk: int = 8
     out: str | None = None
-    shard: tuple = (0, 1)
+    shard: Shard = Shard()
     seed: int = 0
     devices: int | None = 1
     lowpass: float | None = None  # FORGrad cutoff: adds "<rule>+lowpass" rows beside the plain ones
@@ -72,8 +73,7 @@ class Config:
         return os.path.join(self.out, self._shard_name("run", "json"))
 
     def _shard_name(self, stem: str, ext: str) -> str:
-        index, count = self.shard
-        return f"{stem}.{ext}" if count == 1 else f"{stem}-shard{index}of{count}.{ext}"
+        return shard_file_name(stem, ext, self.shard.index, self.shard.count)
 
 
 def distribution(devices: int | None):
@@ -99,7 +99,7 @@ def load_model(config: Config):
 
 def candidates(config: Config, size: int):
     """(count or None, iterator of (id, image, label, box mask)) for this shard, in a fixed order."""
-    index, count = config.shard
+    index, count = config.shard.index, config.shard.count
     if config.data == "sample":
         samples = data.sample_images(size)
         items = list(zip(samples.names, samples.images, samples.labels, samples.masks))[: config.limit]
@@ -202,11 +202,18 @@ JIT_CHOICES = {"auto": JIT_AUTO, "on": True, "off": False}
 
 
 def write_metadata(config: Config, name: str, replicas: int) -> None:
-    """``OUT/run.json``: how this run was made (the settings that change numbers or speed)."""
+    """``OUT/run.json`` (``run-shardIofN.json`` for a shard): how this run was made.
+
+    The settings that change its numbers (``results.SETTINGS``, compared by ``report`` across
+    shards), the shard and where it came from, and what changes only its speed.
+    """
     os.makedirs(config.out, exist_ok=True)
     metadata = {
-        "model": name, "weights": config.weights, "steps": config.steps, "batch_size": config.batch_size,
-        "jit": config.jit, "jit_compile": config.jit_compile, "replicas": replicas,
+        "model": name, "weights": config.weights, "data": config.data, "limit": config.limit,
+        "input_size": config.input_size, "steps": config.steps, "methods": list(config.methods),
+        "metrics": list(config.metrics), "lowpass": config.lowpass, "seed": config.seed,
+        "shard": str(config.shard), "shard_source": config.shard.source,
+        "batch_size": config.batch_size, "jit": config.jit, "jit_compile": config.jit_compile, "replicas": replicas,
         "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
     }
     with open(config.metadata_path, "w") as handle:
@@ -249,7 +256,8 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts) -
                                 config.jit_compile)
             rows = [
                 {"model": name, "image": image_id, "label": int(label), "method": method, "rule": rule,
-                 "steps": config.steps, "smoke": config.smoke, "jit": config.jit_compile, **field}
+                 "steps": config.steps, "smoke": config.smoke, "jit": config.jit_compile, "shard": str(config.shard),
+                 **field}
                 for image_id, label, field in zip(ids, labels, fields)
                 if (name, image_id, method, rule) not in done
             ]

@@ -37,9 +37,11 @@ def radii(height: int, width: int, half: bool = False) -> np.ndarray:
     ``half=True`` gives the ``rfft2d`` layout (H, W // 2 + 1).
     """
     side = min(height, width)
-    ky = np.fft.fftfreq(height)[:, None]
-    kx = (np.fft.rfftfreq(width) if half else np.fft.fftfreq(width))[None, :]
-    return side * np.sqrt(ky**2 + kx**2)
+    # integer frequency indices, scaled to cycles per side: exact on a square grid, so that a cutoff of
+    # 15 keeps the coefficients at radius exactly 15 (fftfreq's k / n times n is not always k)
+    ky = np.rint(np.fft.fftfreq(height) * height)[:, None] * (side / height)
+    kx = np.rint((np.fft.rfftfreq(width) if half else np.fft.fftfreq(width)) * width)[None, :] * (side / width)
+    return np.sqrt(ky**2 + kx**2)
 
 
 def cutoff_cycles(cutoff, height: int, width: int) -> float:
