@@ -4,6 +4,7 @@ Public API::
 
     idgi_tf.attribute(model, images, targets, method, rule=..., steps=..., ...)
     idgi_tf.explained_output(model, images, targets)
+    idgi_tf.path_start(method, images, baseline=None, **options)   # x_0 of ig, gig, blurig
     idgi_tf.METHODS                  # method name -> how it is computed (summary, options)
     idgi_tf.models.load(...) / pixel_model(...)
     idgi_tf.metrics.insertion / sic_aic / localization / sensitivity_n / mufidelity ...
@@ -20,7 +21,7 @@ with quiet_tensorflow_import():  # hides TensorFlow's start-up notices under `py
     import tensorflow  # noqa: F401
 
 from . import data, integrate, metrics, models, paths, rules, spectral  # noqa: E402
-from .methods import METHODS, attribute, explained_output  # noqa: E402
+from .methods import METHODS, attribute, explained_output, path_start  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ __all__ = [
     "integrate",
     "metrics",
     "models",
+    "path_start",
     "paths",
     "rules",
     "spectral",

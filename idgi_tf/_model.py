@@ -1,7 +1,7 @@
 """Calling the explained model: scores, f(x) and its gradient, checks, compiled-function cache.
 
 ``f(x) = model(x)[target]`` is the scalar every method explains and every
-metric scores (REFERENCE section 1).
+metric scores (docs/conventions.md#the-explained-scalar).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A Keras callback that explains fixed images while a model trains, and scores the explanations.
 
 At the chosen epochs :class:`AttributionCallback` attributes the softmax
-probability of each image's target (REFERENCE section 1) with every
+probability of each image's target (docs/conventions.md#the-explained-scalar) with every
 (method, rule), scores the maps with the chosen metrics, and writes to
 TensorBoard (``tf.summary``) or, without ``log_dir``, to ``callback.history``:
 
@@ -27,8 +27,7 @@ import tensorflow as tf
 
 from . import _checks, metrics, viz
 from ._model import JIT_AUTO, call_model, num_classes, resolve_jit
-from .gradients import RULES as MODIFIED_GRADIENT_METHODS
-from .gradients import modified_model
+from .gradients import MODIFIED_GRADIENT_METHODS, modified_model
 from .methods import METHOD_NAMES, METHODS, PATH_INTEGRALS, attribute
 from .rules import RULES
 

@@ -1,6 +1,6 @@
 """Images, labels and boxes: the pinned loading policy, ImageNet validation, sample photos.
 
-Loading policy (REFERENCE section 5, pinned): resize the shorter side to
+Loading policy (docs/models-and-data.md#image-loading): resize the shorter side to
 ``round(size * 256 / 224)`` (bilinear, antialiased), then centre-crop to
 ``size`` x ``size``; pixels stay RGB float32 in [0, 255]. Boxes ``(x0, y0, x1,
 y1)`` in original-image pixels go through the same scale and crop, and a box

@@ -2,7 +2,7 @@
 
 Ancona et al. show that both methods are ``x * g~`` (resp. ``(x - x') * g~``)
 where ``g~`` is the gradient of the explained output with every element-wise
-nonlinearity ``y = a(z)`` given a modified derivative (REFERENCE section 2.4):
+nonlinearity ``y = a(z)`` given a modified derivative (docs/attribution.md#modified-gradients):
 
 * epsilon-LRP:      ``dy/dz := a(z) / (z + eps * sign(z))``, ``sign(0) = +1``
 * DeepLIFT-Rescale: ``dy/dz := (a(z) - a(z')) / (z - z')`` against the
@@ -63,7 +63,7 @@ ELEMENTWISE_ACTIVATIONS = frozenset({
     "log_sigmoid",
 })
 KNOWN_LAYERS = AFFINE_LAYERS | ROUTING_LAYERS | ELEMENTWISE_LAYERS | {"InputLayer", "Activation", "Softmax"}
-RULES = ("elrp", "deeplift")
+MODIFIED_GRADIENT_METHODS = ("elrp", "deeplift")  # methods, not step rules: see rules.RULES
 
 
 def _sign(z):
@@ -163,16 +163,16 @@ class ModifiedModel:
     gives the logits of both halves with DeepLIFT-Rescale derivatives.
     """
 
-    def __init__(self, model, rule: str, epsilon: float = EPSILON):
+    def __init__(self, model, method: str, epsilon: float = EPSILON):
         if not isinstance(model, keras.Model) or not (
             isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
         ):
             raise TypeError(
-                f"method {rule!r} needs a functional or Sequential Keras model, got {type(model).__name__}"
+                f"method {method!r} needs a functional or Sequential Keras model, got {type(model).__name__}"
             )
         self.model = model
-        self.rule = _checks.choice(rule, "rule", RULES)
-        self.wrap = rescale_rule if rule == "deeplift" else functools.partial(epsilon_rule, epsilon=epsilon)
+        self.method = _checks.choice(method, "method", MODIFIED_GRADIENT_METHODS)
+        self.wrap = rescale_rule if method == "deeplift" else functools.partial(epsilon_rule, epsilon=epsilon)
         self.final = _final_layer(model)
         self._check(model)
 
@@ -184,11 +184,11 @@ class ModifiedModel:
             return
         kind = type(layer).__name__
         if not isinstance(layer, keras.layers.Layer):
-            raise _unsupported(layer, self.rule, "a bare Keras operation; use a layer")
+            raise _unsupported(layer, self.method, "a bare Keras operation; use a layer")
         if kind not in KNOWN_LAYERS:
-            raise _unsupported(layer, self.rule, "its gradient rule is not known")
+            raise _unsupported(layer, self.method, "its gradient rule is not known")
         if kind == "Softmax" and layer is not self.final:
-            raise _unsupported(layer, self.rule, "softmax is supported only as the model's last layer")
+            raise _unsupported(layer, self.method, "softmax is supported only as the model's last layer")
         if kind == "Activation" or kind in AFFINE_LAYERS:
             self._activation(layer)
 
@@ -202,9 +202,9 @@ class ModifiedModel:
         if name == "softmax" and layer is self.final:
             return "drop"
         if name == "softmax":
-            raise _unsupported(layer, self.rule, "softmax is supported only as the model's last layer")
+            raise _unsupported(layer, self.method, "softmax is supported only as the model's last layer")
         if name not in ELEMENTWISE_ACTIVATIONS:
-            raise _unsupported(layer, self.rule, f"activation {name!r} is not a known element-wise function")
+            raise _unsupported(layer, self.method, f"activation {name!r} is not a known element-wise function")
         return layer.activation
 
     def __call__(self, x):
@@ -241,9 +241,9 @@ class ModifiedModel:
         return z if activation == "drop" else self.wrap(activation)(z)
 
 
-def modified_model(model, rule: str, epsilon: float = EPSILON) -> ModifiedModel:
-    """The :class:`ModifiedModel` of ``model`` for ``rule``, built once per model."""
-    return cached(model, ("modified", rule, float(epsilon)), lambda: ModifiedModel(model, rule, epsilon))
+def modified_model(model, method: str, epsilon: float = EPSILON) -> ModifiedModel:
+    """The :class:`ModifiedModel` of ``model`` for ``method`` (elrp or deeplift), built once per model."""
+    return cached(model, ("modified", method, float(epsilon)), lambda: ModifiedModel(model, method, epsilon))
 
 
 def modified_gradient_attribution(modified: ModifiedModel, images, baseline, targets):
@@ -253,7 +253,7 @@ def modified_gradient_attribution(modified: ModifiedModel, images, baseline, tar
     ``[images; baseline]`` as one doubled batch.
     """
     n = images.shape[0]
-    doubled = modified.rule == "deeplift"
+    doubled = modified.method == "deeplift"
     inputs = tf.concat([images, baseline], axis=0) if doubled else images
     with tf.GradientTape() as tape:
         tape.watch(inputs)
@@ -265,12 +265,12 @@ def modified_gradient_attribution(modified: ModifiedModel, images, baseline, tar
     return {"plain": tf.cast(difference * grad, tf.float64)}
 
 
-def compiled_modified_gradient(model, rule: str, epsilon: float, jit_compile: bool = False):
+def compiled_modified_gradient(model, method: str, epsilon: float, jit_compile: bool = False):
     """:func:`modified_gradient_attribution` for ``model``, as a cached ``tf.function``."""
-    modified = modified_model(model, rule, epsilon)
+    modified = modified_model(model, method, epsilon)
     return cached(
         model,
-        ("modified_gradient", rule, float(epsilon), bool(jit_compile)),
+        ("modified_gradient", method, float(epsilon), bool(jit_compile)),
         lambda: tf.function(
             functools.partial(modified_gradient_attribution, modified), jit_compile=bool(jit_compile)
         ),

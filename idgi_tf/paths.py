@@ -2,18 +2,9 @@
 
 A path gives the integrator (:mod:`idgi_tf.integrate`) its points
 ``x_0 = start, ..., x_M = input`` (always ordered start -> input) and, at each
-point, the step vector ``s_j`` that the plain rule multiplies with ``g_j``.
-Paths never call the model; the integrator hands them the gradients they need.
-
-Every path implements::
-
-    num_points                  M + 1
-    sequential                  True when point j+1 depends on the gradient at j
-    nested                      True when the grid of 2M steps holds every point of the grid of M
-                                with the same unit step M * s_j (see :class:`Refinement`)
-    init_state(x, baseline)     loop state (a tensor; unused by fixed paths)
-    points(state, j, x, baseline)         -> (c, n, H, W, C) float32, the model's inputs
-    advance(state, j, grads, x, baseline) -> (state, step vectors (c, n, H, W, C) float32)
+point, the step vector ``s_j`` that the plain rule multiplies with ``g_j``
+(docs/attribution.md#paths). Paths never call the model; the integrator hands
+them the gradients they need. Every path satisfies :class:`Path` (tested).
 
 ``j`` is an int32 vector of point indices (``c`` of them); indices past ``M``
 are padding that the integrator masks out, so paths only have to clip them.
@@ -28,12 +19,38 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import tensorflow as tf
 
 from . import _checks
 from ._model import CHUNKS_IN_FLIGHT, fresh_zeros
+
+
+@runtime_checkable
+class Path(Protocol):
+    """What :func:`idgi_tf.integrate.integrate` needs of a path.
+
+    Attributes:
+      num_points: ``M + 1``, the points from the start to the input.
+      sequential: True when point ``j + 1`` depends on the gradient at ``j`` (Guided IG).
+      nested: True when the grid of ``2M`` steps holds every point of the grid of ``M`` with the same
+        unit step ``M * s_j`` (:class:`Refinement` then evaluates only the new points).
+    """
+
+    num_points: int
+    sequential: bool
+    nested: bool
+
+    def init_state(self, x: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
+        """The loop state (a tensor; unused by fixed paths)."""
+
+    def points(self, state: tf.Tensor, j: tf.Tensor, x: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
+        """The model's inputs at the point indices ``j`` (c,): (c, n, H, W, C) float32."""
+
+    def advance(self, state, j, grads, x, baseline) -> tuple:
+        """``(next state, step vectors (c, n, H, W, C) float32)`` once the chunk's gradients are known."""
 
 
 def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
@@ -74,7 +91,7 @@ class Straight:
     """Integrated Gradients' path (Sundararajan et al. 2017, IDGI paper Eq. 1).
 
     ``x_j = x' + (j / M) (x - x')`` for ``j = 0..M``; the plain rule is the left
-    Riemann sum ``(x - x') / M * sum_{j<M} g_j`` (REFERENCE section 2.1).
+    Riemann sum ``(x - x') / M * sum_{j<M} g_j`` (docs/attribution.md#paths).
     """
 
     steps: int = 200
@@ -180,7 +197,7 @@ class Blur:
     ``sigma_i`` (i < M) times ``-(G(x, sigma_i + grad_step) - G(x, sigma_i)) /
     grad_step * (sigma_{i+1} - sigma_i)``: that product is this path's step
     vector at point ``j = M - i``, and zero at ``j = 0``. IDGI uses the gradient
-    at the more blurred end of every segment, as for any path (REFERENCE 2.3).
+    at the more blurred end of every segment, as for any path (docs/attribution.md#paths).
     """
 
     steps: int = 200

@@ -1,4 +1,6 @@
-"""RISE (Petsiuk et al. 2018): the prediction-based reference of the spectral analysis (seed 000).
+"""RISE (Petsiuk et al. 2018): the prediction-based reference of the spectral analysis.
+
+Muzellec et al. (ICML 2024; docs/spectral.md) contrast its spectrum with the gradients'.
 
 ``S(x) = 1 / (N p) * sum_i f(x_i) M_i`` with ``x_i = M_i x + (1 - M_i) b``
 (``b`` = the baseline, black by default). Each mask ``M_i``: a

@@ -14,12 +14,13 @@ For path points ``x_0 = baseline, ..., x_M = input`` (IDGI paper, Eq. 6):
   channel of one image, so ``sum(A) = f(x_M) - f(x_0)`` exactly. Where
   ``g_j`` vanishes (a ReLU net with zero biases at the black baseline) the
   segment takes the direction of ``g_{j+1}``, then of ``s_j``
-  (REFERENCE section 2, revised), so completeness holds there too.
+  (docs/attribution.md#vanishing-gradient-our-rule), so completeness holds there too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -59,7 +60,7 @@ def plain(step: Step) -> tf.Tensor:
 def idgi(step: Step) -> tf.Tensor:
     """IDGI projection ``g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (Algorithm 1).
 
-    Vanishing gradient (REFERENCE section 2, revised): where ``sum(g_j**2) = 0``
+    Vanishing gradient (docs/attribution.md#vanishing-gradient-our-rule): where ``sum(g_j**2) = 0``
     the formula takes ``g_{j+1}`` in place of ``g_j``, and if that vanishes too
     the path step ``s_j``; only a segment where all three vanish adds nothing
     (``divide_no_nan``). Never NaN, and ``sum(A) = f(x_M) - f(x_0)`` whenever
@@ -76,4 +77,4 @@ def idgi(step: Step) -> tf.Tensor:
     return squared * tf.cast(scale, squared.dtype)
 
 
-RULES: dict[str, Callable[[Step], tf.Tensor]] = {"plain": plain, "idgi": idgi}
+RULES: Mapping[str, Callable[[Step], tf.Tensor]] = MappingProxyType({"plain": plain, "idgi": idgi})  # closed

@@ -1,7 +1,7 @@
 """SmoothGrad (Smilkov et al. 2017) around any method's group function.
 
 ``SG(x) = (1/S) sum_s A(x + e_s)``, ``e_s ~ N(0, sigma^2)`` element-wise with
-``sigma = noise * (max(x) - min(x))`` per image (REFERENCE section 2.4; PAIR's
+``sigma = noise * (max(x) - min(x))`` per image (docs/attribution.md#other-methods; PAIR's
 ``stdev_spread``). The baseline is not perturbed. Samples go through the
 wrapped method ``samples_per_pass`` at a time as one batch, and only the
 running sum (one (n, H, W, C) float64 tensor per rule) lives across passes.

@@ -4,11 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import value_and_grad
+from conftest import CountingModel, value_and_grad
 from scipy import ndimage
 
 import idgi_tf
-from idgi_tf import paths
 
 
 def official_idgi(gradients, predictions):
@@ -21,14 +20,21 @@ def official_idgi(gradients, predictions):
     return result
 
 
-def path_start(method, images, max_sigma=50.0):
-    return paths.gaussian_blur(images, max_sigma) if method == "blurig" else np.zeros_like(images)
+def test_path_start_is_the_baseline_or_the_most_blurred_image(images):
+    np.testing.assert_array_equal(idgi_tf.path_start("ig", images), np.zeros_like(images))
+    np.testing.assert_array_equal(idgi_tf.path_start("gig", images, baseline=7.0), np.full_like(images, 7.0))
+    blurred = ndimage.gaussian_filter(images[0].astype(np.float64), [3.0, 3.0, 0], mode="constant")
+    np.testing.assert_allclose(idgi_tf.path_start("blurig", images, max_sigma=3.0)[0], blurred, atol=1e-3)
+    with pytest.raises(ValueError, match="method must be one of"):
+        idgi_tf.path_start("vg", images)
+    with pytest.raises(ValueError, match="takes no baseline"):
+        idgi_tf.path_start("blurig", images, baseline=1.0)
 
 
 @pytest.mark.parametrize("method", ["ig", "gig", "blurig"])
 def test_idgi_completeness_exact(model, images, targets, method):
     maps = idgi_tf.attribute(model, images, targets, method, rule="idgi", steps=40)
-    start = path_start(method, images)
+    start = idgi_tf.path_start(method, images)
     gap = idgi_tf.explained_output(model, images, targets) - idgi_tf.explained_output(model, start, targets)
     sums = maps.astype(np.float64).sum(axis=(1, 2, 3))
     assert np.all(np.abs(gap) > 1e-3), "test images must move the output"
@@ -78,19 +84,6 @@ def test_rule_tuple_is_one_pass_with_the_same_results(model, images, targets):
         np.testing.assert_allclose(both[rule], alone, rtol=1e-6, atol=1e-10)
 
 
-class CountingModel:
-    """Counts the model inputs of the compiled passes (a variable, so every run counts, not the tracing).
-    The one-image eager call that finds the number of classes is left out."""
-
-    def __init__(self, model):
-        self.model, self.inputs = model, tf.Variable(0, dtype=tf.int64)
-
-    def __call__(self, x):
-        if not tf.executing_eagerly():
-            self.inputs.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        return self.model(x)
-
-
 @pytest.mark.parametrize("method", ["ig", "gig", "blurig"])
 def test_both_rules_cost_steps_plus_one_model_passes_per_image(model, images, targets, method):
     """One pass serves both rules: ``steps + 1`` path points per image (Guided IG: its ``steps`` outer
@@ -101,7 +94,8 @@ def test_both_rules_cost_steps_plus_one_model_passes_per_image(model, images, ta
         wrapped = CountingModel(model)
         idgi_tf.attribute(wrapped, images, targets, method, rule=rule, steps=steps, batch_size=4 * n)
         counted[rule] = int(wrapped.inputs.numpy())
-    assert counted == {"plain": n * (steps + 1), ("plain", "idgi"): n * (steps + 1)}
+    probe = 1  # the one-image call that finds the number of classes
+    assert counted == {"plain": probe + n * (steps + 1), ("plain", "idgi"): probe + n * (steps + 1)}
 
 
 def _as_dict(result):

@@ -7,16 +7,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import CountingModel
 
 import idgi_tf
 from idgi_tf import paths
 from idgi_tf.convergence import auto_grids
-
-
-def path_start(method, images, baseline=0.0):
-    if method == "blurig":
-        return paths.gaussian_blur(images, 50.0)
-    return np.broadcast_to(np.asarray(baseline, np.float32), images.shape).copy()
 
 
 def bias_free_relu_cnn(size=(15, 20), channels=1):
@@ -32,25 +27,13 @@ def bias_free_relu_cnn(size=(15, 20), channels=1):
     ])
 
 
-class CountingModel:
-    """Counts the model inputs evaluated at run time (a variable updated inside the compiled loops)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.inputs = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def __call__(self, images):
-        self.inputs.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
-        return self.model(images)
-
-
 @pytest.mark.parametrize("method, baseline", [("ig", 0.0), ("ig", 60.0), ("gig", 0.0), ("gig", 30.0),
                                               ("blurig", None)])
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_return_gap_is_the_recomputed_completeness_gap(model, images, targets, method, baseline, batch_size):
     maps, gaps = idgi_tf.attribute(model, images, targets, method, rule=("plain", "idgi"), steps=12,
                                    baseline=baseline, batch_size=batch_size, return_gap=True)
-    start = path_start(method, images, baseline)
+    start = idgi_tf.path_start(method, images, None if baseline is None else baseline)
     change = (idgi_tf.explained_output(model, images, targets).astype(np.float64)
               - idgi_tf.explained_output(model, start, targets))
     for rule in ("plain", "idgi"):

@@ -69,3 +69,15 @@ def test_blur_step_vectors_equal_the_float64_finite_difference(sqrt, grad_step):
             expected = -(blur(x[n], sigmas[i] + grad_step) - blur(x[n], sigmas[i])) / grad_step * width
             scale = max(np.abs(expected).max(), 1e-12)
             np.testing.assert_allclose(steps.numpy()[j, n], expected, rtol=0, atol=2e-6 * scale)
+
+
+def test_every_path_satisfies_the_path_protocol():
+    from idgi_tf.methods import METHODS
+
+    made = [paths.AtInput(), paths.Straight(8), paths.Guided(8, 0.25, 0.02), paths.Blur(8, 10.0, 0.01, False),
+            paths.Blur(8, 10.0, 0.01, True), paths.Refinement(paths.Straight(8))]
+    made += [method.path(8, **method.options) for method in METHODS.values() if method.path is not None]
+    for path in made:
+        assert isinstance(path, paths.Path), type(path).__name__
+        assert isinstance(path.num_points, int) and isinstance(path.nested, bool)
+    assert not isinstance(object(), paths.Path)

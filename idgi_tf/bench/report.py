@@ -2,7 +2,7 @@
 
 Per (model, method, rule): the mean over images of the Insertion AUCs and of
 the localization scores; SIC/AIC as the area under the curve binned over all
-images' points (median per bin for SIC, mean for AIC; REFERENCE section 3).
+images' points (median per bin for SIC, mean for AIC; docs/metrics.md#sic-and-aic).
 The paper's values are ``benchmarks/paper_tables.csv`` (shipped in the package).
 """
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics of attribution maps (IDGI paper section 4, REFERENCE section 3).
+"""Evaluation metrics of attribution maps (IDGI paper section 4; docs/metrics.md).
 
 Metrics take ``(model, images, targets, maps)`` (or ``(maps, masks)``) and
 never compute attributions themselves. Every metric accepts 3-D maps

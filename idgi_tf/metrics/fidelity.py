@@ -3,7 +3,7 @@
 Both remove random subsets ``S`` of pixels (all channels set to the
 baseline) and measure, per image, the Pearson correlation across subsets
 between the attribution mass ``sum_{i in S} R_i`` of the 2-D map and the
-output drop ``f(x) - f(x_S)`` (REFERENCE section 3):
+output drop ``f(x) - f(x_S)`` (docs/metrics.md#sensitivity-n):
 
 * Sensitivity-n: for each ``n`` of a grid, ``subsets`` uniform random subsets
   of exactly ``n`` pixels; the curve over ``n`` is the correlation averaged
@@ -90,7 +90,7 @@ def _correlations(model, images, targets, flat_maps, base, reference, masks, bat
 
 
 def default_ns(pixels: int, num: int = 16) -> np.ndarray:
-    """Log-spaced subset sizes from 1 to 80 % of the pixels (REFERENCE section 3)."""
+    """Log-spaced subset sizes from 1 to 80 % of the pixels (docs/metrics.md#sensitivity-n)."""
     return np.unique(np.round(np.geomspace(1, 0.8 * pixels, num)).astype(np.int64))
 
 

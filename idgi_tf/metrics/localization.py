@@ -1,4 +1,4 @@
-"""Weakly supervised localization (IDGI paper section 4.6, Table 4; protocol pinned in REFERENCE 3).
+"""Weakly supervised localization (IDGI paper section 4.6, Table 4; protocol pinned in docs/metrics.md#localization).
 
 Saliency = the 2-D map (``sum_abs`` of 3-D attributions), min-max normalised
 per image; ground truth = the union of the image's boxes. Per image:

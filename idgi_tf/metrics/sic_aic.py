@@ -1,6 +1,6 @@
 """SIC and AIC: Softmax and Accuracy Information Curves (Kapishnikov et al. 2019; IDGI paper 4.4-4.5, Tables 2-3).
 
-Paper protocol (``mode="paper"``, REFERENCE section 3). For each image, the
+Paper protocol (``mode="paper"``, docs/metrics.md#sic-and-aic). For each image, the
 base is ``PIL GaussianBlur(blur_radius)`` of the image; bokeh image ``k`` takes
 the ``k`` top-ranked pixels of the 2-D map from the image and the rest from the
 base, for ``k`` in ``round(thresholds * H * W)`` (25 counts from 0 to H·W).
@@ -13,7 +13,7 @@ Each bokeh image gives a point:
 The points of all images are binned over x (``bins`` equal bins of [0, 1]);
 the AIC curve is the mean per bin and the SIC curve the median per bin. An
 empty bin takes the linear interpolation of its non-empty neighbours (the
-nearest one at the ends; REFERENCE does not pin this); the area is the mean of
+nearest one at the ends; our choice, docs/metrics.md#sic-and-aic); the area is the mean of
 the bins (each is 1/bins wide). The same binning of one image's points gives
 its per-image curve and area.
 
@@ -223,7 +223,7 @@ def sic_aic(
         the increasing fractions themselves.
       bins: information-level bins of [0, 1] (paper mode).
       blur_radius: radius of the PIL Gaussian blur that makes the base (paper mode).
-      mode: ``"paper"`` (REFERENCE section 3) or ``"pair"`` (PAIR ``pic.py``).
+      mode: ``"paper"`` (docs/metrics.md#sic-and-aic) or ``"pair"`` (PAIR ``pic.py``).
       min_pred: skip images with ``f(original)`` below this.
       base_images: the base images instead of the blur (paper mode), e.g.
         blurred before resizing; (H, W, C) or (N, H, W, C) in [0, 255].

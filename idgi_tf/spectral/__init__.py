@@ -1,4 +1,4 @@
-"""Frequencies of attribution maps and the optimal low-pass filter (seed 000, REFERENCE section 4).
+"""Frequencies of attribution maps and the optimal low-pass filter (Muzellec et al., ICML 2024; docs/spectral.md).
 
 Frequencies are measured in cycles per ``side = min(H, W)`` pixels along
 either axis, so one radius means the same spatial scale on non-square maps:
@@ -103,7 +103,7 @@ def _filter(maps, mask, signed: bool):
 
 
 def lowpass(maps, cutoff=PAPER_CUTOFF, *, kind: str = "ideal", signed: bool = False) -> np.ndarray:
-    """FORGrad low-pass filter of attribution maps (Muzellec et al., seed 000), (N, H, W) float32.
+    """FORGrad low-pass filter of attribution maps, (N, H, W) float32 (docs/spectral.md#forgrad-low-pass).
 
     ``channel mean -> |.| -> rfft2d -> x mask -> irfft2d -> |.|``; the mask is
     the disc ``r <= cutoff`` (``kind="ideal"``, the paper's filter) or

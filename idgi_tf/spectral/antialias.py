@@ -1,4 +1,6 @@
-"""The aliasing check of seed 000: the same network with blur-then-subsample downsampling.
+"""The aliasing check of Muzellec et al. (ICML 2024; docs/spectral.md).
+
+The same network with blur-then-subsample downsampling.
 
 :func:`antialiased` clones a Keras model and replaces every stride-2
 ``Conv2D``, ``DepthwiseConv2D`` and ``MaxPooling2D`` by the same layer at
