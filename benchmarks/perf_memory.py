@@ -34,7 +34,7 @@ FLOOR_PASSES = 4
 
 def inputs_per_pass(method: str, images: int, steps: int, batch_size: int) -> int:
     """Model inputs in one pass of ``attribute`` (one group of ``images`` images)."""
-    from idgi_tf import methods, paths
+    from idgi_tf.attribution import methods, paths
 
     group = min(images, batch_size)
     path = {"ig": paths.Straight(steps), "blurig": paths.Blur(steps), "gig": paths.Guided(steps)}.get(method)

@@ -11,8 +11,14 @@ Public API::
     idgi_tf.spectral.power_spectrum / lowpass / tune_cutoff
     idgi_tf.viz (heatmaps, grids, curves) and idgi_tf.callbacks.AttributionCallback (import them)
 
-A path attribution is a path (:mod:`idgi_tf.paths`) times a step rule
-(:mod:`idgi_tf.rules`), integrated by one compiled loop (:mod:`idgi_tf.integrate`).
+The packages: :mod:`idgi_tf.attribution` (the core: a path in :mod:`.attribution.paths` times a
+step rule in :mod:`.attribution.rules`, integrated by one compiled loop in
+:mod:`.attribution.integrate`, and the other methods), :mod:`idgi_tf.metrics` (the evaluation),
+:mod:`idgi_tf.data` and :mod:`idgi_tf.models`, and the tools (``bench``, ``viz``, ``spectral``,
+``callbacks``). ``idgi_tf.paths``, ``idgi_tf.rules`` and ``idgi_tf.integrate`` stay as short names
+of the attribution modules; importing ``idgi_tf.<old module>`` (paths, rules, integrate, gradients,
+occlusion, rise, smoothgrad, methods, convergence) still works, with a ``DeprecationWarning``, for
+one release. Conventions: docs/README.md.
 """
 
 from ._startup import quiet_tensorflow_import
@@ -20,13 +26,15 @@ from ._startup import quiet_tensorflow_import
 with quiet_tensorflow_import():  # hides TensorFlow's start-up notices under `python -m idgi_tf.<command>` only
     import tensorflow  # noqa: F401
 
-from . import data, integrate, metrics, models, paths, rules, spectral  # noqa: E402
-from .methods import METHODS, attribute, explained_output, path_start  # noqa: E402
+from . import attribution, data, metrics, models, spectral  # noqa: E402
+from .attribution import integrate, paths, rules  # noqa: E402
+from .attribution.methods import METHODS, attribute, explained_output, path_start  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METHODS",
+    "attribution",
     "attribute",
     "data",
     "explained_output",

@@ -27,9 +27,9 @@ import tensorflow as tf
 
 from . import _checks, metrics, viz
 from ._model import JIT_AUTO, call_model, num_classes, resolve_jit
-from .gradients import MODIFIED_GRADIENT_METHODS, modified_model
-from .methods import METHOD_NAMES, METHODS, PATH_INTEGRALS, attribute
-from .rules import RULES
+from .attribution.methods import METHOD_NAMES, METHODS, PATH_INTEGRALS, attribute
+from .attribution.modified_gradients import MODIFIED_GRADIENT_METHODS, modified_model
+from .attribution.rules import RULES
 
 CALLBACK_METRICS = ("insertion", "deletion", "localization", "mufidelity")
 OUTPUTS = ("probability", "logit")
@@ -64,7 +64,7 @@ class AttributionCallback(keras.callbacks.Callback):
       max_images: at most this many images are explained (bounds the cost).
       output: what the model returns, ``"probability"`` (ends in a softmax) or
         ``"logit"`` (the callback explains ``softmax(logits)``). elrp and
-        deeplift explain the target's logit either way (see :mod:`idgi_tf.gradients`);
+        deeplift explain the target's logit either way (see :mod:`idgi_tf.attribution.modified_gradients`);
         their layers are checked when training starts (``set_model``).
       batch_size: model inputs per pass.
       jit_compile: XLA for the attributions and the metrics: ``True``, ``False`` or

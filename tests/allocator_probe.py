@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
-from idgi_tf import integrate, occlusion, paths, rise, smoothgrad  # noqa: E402
+from idgi_tf.attribution import integrate, occlusion, paths, rise, smoothgrad  # noqa: E402
 
 # method: (the option that sets the number of chunks, few, many); occlusion's patch 16 gives 9
 # windows of a 48 x 40 image, patch 8 gives 30.

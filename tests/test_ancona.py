@@ -14,7 +14,7 @@ from PIL import Image
 import idgi_tf
 import idgi_tf.metrics
 from idgi_tf import data
-from idgi_tf.gradients import ModifiedModel, UnsupportedLayerError
+from idgi_tf.attribution.modified_gradients import ModifiedModel, UnsupportedLayerError
 
 SIZE = 10
 

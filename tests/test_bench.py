@@ -16,13 +16,13 @@ import yaml
 import idgi_tf
 from idgi_tf import data, metrics, spectral
 from idgi_tf._cli import load_model
+from idgi_tf.attribution.methods import spread_over_channels
 from idgi_tf.bench import main
 from idgi_tf.bench.cli import config_from, run_parser
 from idgi_tf.bench.report import COLUMNS, paper_values
 from idgi_tf.bench.results import read_rows, row_key
 from idgi_tf.bench.run import BenchError
 from idgi_tf.bench.shards import KUBERNETES_VARIABLES, parse_shard
-from idgi_tf.methods import spread_over_channels
 
 SMOKE = ["--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "8", "--limit", "3",
          "--chunk", "1", "--quiet"]

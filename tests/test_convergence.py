@@ -10,8 +10,8 @@ import tensorflow as tf
 from conftest import CountingModel
 
 import idgi_tf
-from idgi_tf import paths
-from idgi_tf.convergence import auto_grids
+from idgi_tf.attribution import paths
+from idgi_tf.attribution.convergence import auto_grids
 
 
 def bias_free_relu_cnn(size=(15, 20), channels=1):

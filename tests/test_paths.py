@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from scipy import ndimage
 
-from idgi_tf import paths
+from idgi_tf.attribution import paths
 
 
 @pytest.mark.parametrize("shape", [(2, 16, 16, 3), (1, 13, 20, 2)])
@@ -72,7 +72,7 @@ def test_blur_step_vectors_equal_the_float64_finite_difference(sqrt, grad_step):
 
 
 def test_every_path_satisfies_the_path_protocol():
-    from idgi_tf.methods import METHODS
+    from idgi_tf.attribution.methods import METHODS
 
     made = [paths.AtInput(), paths.Straight(8), paths.Guided(8, 0.25, 0.02), paths.Blur(8, 10.0, 0.01, False),
             paths.Blur(8, 10.0, 0.01, True), paths.Refinement(paths.Straight(8))]

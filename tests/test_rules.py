@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from idgi_tf import rules
+from idgi_tf.attribution import rules
 
 
 def _step(grad, delta_x, delta_f, next_grad=None):

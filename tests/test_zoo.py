@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import idgi_tf
 from idgi_tf import models
-from idgi_tf.gradients import ModifiedModel
+from idgi_tf.attribution.modified_gradients import ModifiedModel
 
 # The deeper siblings (DenseNet169/201, ResNet101V2/152V2, VGG19, EfficientNetLite1/2) repeat these
 # layer types: they are built and checked in pixel space; attributions run on one model per family.

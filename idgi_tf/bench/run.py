@@ -22,7 +22,7 @@ from .._cli import CommandError
 from .._cli import load_model as cli_load_model
 from .._model import JIT_AUTO, resolve_jit
 from .._progress import progress_bar
-from ..methods import METHODS, attribute, spread_over_channels
+from ..attribution.methods import METHODS, attribute, spread_over_channels
 from .results import append_rows, open_results, row_key, shard_file_name
 from .shards import Shard
 

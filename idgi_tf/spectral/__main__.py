@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import data, models
 from .._cli import CommandError, HelpFormatter, load_model, report_error
-from ..methods import METHODS, attribute
+from ..attribution.methods import METHODS, attribute
 from ..viz import plot_spectra, save
 from . import PAPER_CUTOFF, high_frequency_ratio, power_spectrum
 from .antialias import antialiased

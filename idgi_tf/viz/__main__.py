@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import data, models
 from .._cli import CommandError, HelpFormatter, load_model, report_error
-from ..methods import METHODS
+from ..attribution.methods import METHODS
 from . import colormap, save
 from .figure import figure3
 from .plots import SAVE_FORMATS

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import data
-from ..methods import METHODS, attribute
+from ..attribution.methods import METHODS, attribute
 from .plots import plot_attributions
 
 RULE_COLUMNS = {"plain": "plain", "idgi": "+IDGI"}

@@ -1,0 +1,124 @@
+"""The compiled Riemann loop: path points through the model, step rules applied, streaming sum.
+
+One ``tf.while_loop`` walks the path in chunks of ``c`` points for ``n`` images
+(``c * n`` model inputs per forward/backward pass, the memory bound). For every
+point it gets ``f_j`` and ``g_j`` from one pass, asks the path for the step
+vector ``s_j``, and once ``f_{j+1}`` is known hands ``Step(g_j, s_j, f_{j+1} -
+f_j, g_{j+1})`` to every requested rule. Only the running sums (one (n, H, W, C)
+float64 tensor per rule) and the last point's record live across chunks, and
+one chunk is in flight at a time (``parallel_iterations=1``), so memory does
+not grow with the number of steps. Everything after the model pass (the
+path's step vectors and next state, the rules) waits for the pass's gradient,
+so none of it is held alongside the model's activations; during the pass only
+the inputs, the running sums, the carried record and the chunk's points are
+alive besides the model's own tensors. Per-point tensors (points, gradients,
+step vectors, rule contributions) are float32 like the model's gradients;
+paths compute in float64 where precision needs it and hand back float32; each
+chunk's contributions are summed in float32 and added to the running sums in
+float64, and ``f`` is float64. No image-sized zeros are constants (see
+:func:`idgi_tf._model.fresh_zeros`), so nothing outlives a call.
+
+Besides the sums, the loop returns ``f`` at the path's first and last points
+(``OUTPUT_AT_START``, ``OUTPUT_AT_END``): the values that completeness
+compares a map's sum with, at no extra pass.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import tensorflow as tf
+
+from .._model import CHUNKS_IN_FLIGHT, cached, explained_value_and_grad, fresh_zeros
+from . import rules as rules_lib
+
+OUTPUT_AT_START = "output_at_start"
+OUTPUT_AT_END = "output_at_end"
+
+
+def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
+    """Sum each rule's float32 contribution over the leading (point) axis, masking invalid points; float64."""
+    mask = tf.reshape(valid, [-1, 1, 1, 1, 1])
+    return {
+        name: tf.cast(tf.reduce_sum(tf.where(mask, rules_lib.RULES[name](step), 0.0), axis=0), tf.float64)
+        for name in rule_names
+    }
+
+
+def _after(dependency: tf.Tensor, tensors):
+    """``tensors`` as they are, but only once ``dependency`` has been computed."""
+    with tf.control_dependencies([dependency]):
+        return tf.nest.map_structure(tf.identity, tensors)
+
+
+def integrate(model, path, rule_names, points_per_chunk, images, baseline, targets):
+    """Integrate ``path`` for ``images`` (n, H, W, C) under each rule in ``rule_names``.
+
+    Returns ``{rule: attribution (n, H, W, C) float64}`` and ``f`` (n,) float64 at
+    the path's first and last points under ``OUTPUT_AT_START`` / ``OUTPUT_AT_END``.
+    ``targets`` (n,) int32. Meant to run inside ``tf.function``; see
+    :func:`compiled_integrate`.
+    """
+    n = images.shape[0]
+    chunk = points_per_chunk
+    num_chunks = -(-path.num_points // chunk)
+    chunk_targets = tf.tile(targets, [chunk])
+
+    def body(k, state, sums, last, first_f):
+        j = k * chunk + tf.range(chunk)
+        valid = j < path.num_points
+        points = path.points(state, j, images, baseline)
+        f, g = explained_value_and_grad(model, tf.reshape(points, [chunk * n, *images.shape[1:]]), chunk_targets)
+        state, x, base, last = _after(g, (state, images, baseline, last))
+        f = tf.reshape(tf.cast(f, tf.float64), [chunk, n])
+        first_f = tf.where(k == 0, f[0], first_f)
+        g = tf.reshape(g, [chunk, *images.shape])
+        state, delta_x = path.advance(state, j, g, x, base)
+
+        last_g, last_dx, last_f, last_valid = last
+        start_valid = tf.concat([last_valid[None], valid[:-1]], axis=0)
+        step = rules_lib.Step(
+            grad=tf.concat([last_g[None], g[:-1]], axis=0),
+            delta_x=tf.concat([last_dx[None], delta_x[:-1]], axis=0),
+            delta_f=tf.where(
+                valid[:, None], f - tf.concat([last_f[None], f[:-1]], axis=0), 0.0
+            ),
+            next_grad=g,
+        )
+        added = _apply_rules(rule_names, step, start_valid)
+        sums = {name: sums[name] + added[name] for name in rule_names}
+        return k + 1, state, sums, (g[-1], delta_x[-1], f[-1], valid[-1]), first_f
+
+    zeros32 = fresh_zeros(images.shape)
+    last = (zeros32, zeros32, tf.zeros([n], tf.float64), tf.constant(False))
+    sums = {name: fresh_zeros(images.shape, tf.float64) for name in rule_names}
+    _, _, sums, last, first_f = tf.while_loop(
+        lambda k, *_: k < num_chunks,
+        body,
+        (tf.constant(0), path.init_state(images, baseline), sums, last, tf.zeros([n], tf.float64)),
+        parallel_iterations=CHUNKS_IN_FLIGHT,
+    )
+    # The path's last point has no segment after it: delta_f = 0. Padding past it repeats it, so the
+    # last chunk's last f is f at the path's end.
+    last_g, last_dx, last_f, last_valid = last
+    final = rules_lib.Step(last_g[None], last_dx[None], tf.zeros([1, n], tf.float64), zeros32[None])
+    added = _apply_rules(rule_names, final, last_valid[None])
+    return {**{name: sums[name] + added[name] for name in rule_names},
+            OUTPUT_AT_START: first_f, OUTPUT_AT_END: last_f}
+
+
+def compiled_integrate(model, path, rule_names, points_per_chunk, jit_compile=False):
+    """``integrate`` bound to its static configuration and wrapped in ``tf.function``.
+
+    The wrapped function takes ``(images, baseline, targets)`` tensors. It is
+    cached per model and configuration, so repeated calls do not retrace.
+    """
+    key = ("integrate", path, tuple(rule_names), points_per_chunk, bool(jit_compile))
+    return cached(
+        model,
+        key,
+        lambda: tf.function(
+            functools.partial(integrate, model, path, tuple(rule_names), points_per_chunk),
+            jit_compile=bool(jit_compile),
+        ),
+    )
