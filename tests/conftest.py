@@ -117,3 +117,17 @@ class CountingModel:
     def __call__(self, images):
         self.inputs.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
         return self.model(images)
+
+
+def bias_free_relu_cnn(height: int, width: int, channels: int) -> keras.Model:
+    """A ReLU CNN with Keras' default zero biases and max pooling: its gradient vanishes at black."""
+    keras.utils.set_random_seed(3)
+    return keras.Sequential([
+        keras.Input((height, width, channels)),
+        keras.layers.Rescaling(1 / 255.0),
+        keras.layers.Conv2D(6, 3, activation="relu"),  # Keras' default zero biases
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(4),
+        keras.layers.Softmax(),
+    ])

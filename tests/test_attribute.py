@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CountingModel, value_and_grad
+from conftest import CountingModel, bias_free_relu_cnn, value_and_grad
 from scipy import ndimage
 
 import idgi_tf
@@ -169,25 +169,12 @@ def test_trained_model_idgi_is_complete_and_points_at_the_square(trained_model):
         assert saliency[square].mean() > 5 * np.abs(saliency[~square]).mean()
 
 
-def _bias_free_relu_cnn(size=16, channels=3):
-    keras.utils.set_random_seed(3)
-    return keras.Sequential([
-        keras.Input((size, size, channels)),
-        keras.layers.Rescaling(1 / 255.0),
-        keras.layers.Conv2D(6, 3, activation="relu"),  # Keras' default zero biases
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(4),
-        keras.layers.Softmax(),
-    ])
-
-
 @pytest.mark.parametrize("method", ["ig", "gig"])
 @pytest.mark.parametrize("steps", [1, 16, 64])
 def test_idgi_is_complete_where_the_gradient_vanishes_at_black(method, steps):
     # Zero biases: every pre-activation at x = 0 is 0, so g_0 = 0 and the official
     # formula would drop segment 0's f_1 - f_0; the pinned fallback keeps it.
-    model = _bias_free_relu_cnn()
+    model = bias_free_relu_cnn(16, 16, 3)
     images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
     targets = np.array([0, 2], np.int32)
     _, grad_at_black = value_and_grad(model, np.zeros_like(images), targets)

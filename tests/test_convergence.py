@@ -3,28 +3,14 @@ direct calls at the final step count, and a count of the model inputs actually e
 
 import warnings
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CountingModel
+from conftest import CountingModel, bias_free_relu_cnn
 
 import idgi_tf
 from idgi_tf.attribution import paths
 from idgi_tf.attribution.convergence import auto_grids
-
-
-def bias_free_relu_cnn(size=(15, 20), channels=1):
-    keras.utils.set_random_seed(3)
-    return keras.Sequential([
-        keras.Input((*size, channels)),
-        keras.layers.Rescaling(1 / 255.0),
-        keras.layers.Conv2D(6, 3, activation="relu"),  # Keras' default zero biases
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(4),
-        keras.layers.Softmax(),
-    ])
 
 
 @pytest.mark.parametrize("method, baseline", [("ig", 0.0), ("ig", 60.0), ("gig", 0.0), ("gig", 30.0),
@@ -46,7 +32,7 @@ def test_return_gap_is_the_recomputed_completeness_gap(model, images, targets, m
 
 
 def test_return_gap_on_a_bias_free_relu_net_and_one_channel():
-    net = bias_free_relu_cnn()
+    net = bias_free_relu_cnn(15, 20, 1)
     x = np.random.default_rng(0).uniform(0, 255, (3, 15, 20, 1)).astype(np.float32)
     maps, gap = idgi_tf.attribute(net, x, [0, 1, 2], "ig", rule="idgi", steps=8, return_gap=True)
     change = idgi_tf.explained_output(net, x, [0, 1, 2]) - idgi_tf.explained_output(net, 0 * x, [0, 1, 2])

@@ -290,6 +290,15 @@ def _smoothgrad(options: dict) -> tuple[str, Method, dict]:
     return inner_name, method, options
 
 
+def _checked_baseline(method_name: str, spec: Method, baseline, images: np.ndarray) -> np.ndarray:
+    """The baseline as (N, H, W, C), default black; zeros for a method that takes none (giving one is an error)."""
+    if spec.takes_baseline:
+        return _checks.like_images(0.0 if baseline is None else baseline, images, "baseline")
+    if baseline is not None:
+        raise ValueError(f"method {method_name!r} takes no baseline (baseline must be None)")
+    return np.zeros_like(images)
+
+
 def _rule_names(rule, method_name: str, method: Method) -> tuple:
     if not isinstance(rule, (str, tuple, list)):
         raise TypeError(f"rule must be 'plain', 'idgi' or a tuple of them, got {rule!r}")
@@ -437,12 +446,7 @@ def attribute(
 
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
-    if spec.takes_baseline:
-        baseline = _checks.like_images(0.0 if baseline is None else baseline, images, "baseline")
-    elif baseline is not None:
-        raise ValueError(f"method {method_name!r} takes no baseline (baseline must be None)")
-    else:
-        baseline = np.zeros_like(images)
+    baseline = _checked_baseline(method_name, spec, baseline, images)
 
     replicas = replica_count()
     group = min(len(images), batch_size * replicas)
@@ -535,11 +539,8 @@ def path_start(method: str, images, baseline=None, **options) -> np.ndarray:
     spec = METHODS[name]
     images = _checks.images(images)
     checked = _method_options(name, spec, options)
-    if not spec.takes_baseline:
-        if baseline is not None:
-            raise ValueError(f"method {name!r} takes no baseline (baseline must be None)")
-        return paths.gaussian_blur(images, checked["max_sigma"])
-    return np.array(_checks.like_images(0.0 if baseline is None else baseline, images, "baseline"), np.float32)
+    start = _checked_baseline(name, spec, baseline, images)
+    return np.array(start, np.float32) if spec.takes_baseline else paths.gaussian_blur(images, checked["max_sigma"])
 
 
 def _options_text() -> str:
