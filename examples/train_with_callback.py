@@ -7,12 +7,19 @@ and after every epoch, and logs Insertion, Deletion and localization (ROC-AUC
 of the map against the square) to TensorBoard. The table printed at the end
 shows the insertion AUC rising and the maps moving onto the square.
 
-Run: python examples/train_with_callback.py [--epochs 6] [--log-dir logs/attribution]
+Run: python examples/train_with_callback.py [--epochs 6] [--log-dir DIR]
+
+The TensorBoard logs go to ``idgi_tf_logs/attribution`` under the system's
+temporary folder (``tempfile.gettempdir()``, e.g. /tmp), never into the
+repository; ``--log-dir`` moves them (``logs/`` in the repository root is
+ignored by git).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 
 import keras
@@ -21,6 +28,7 @@ import numpy as np
 from idgi_tf.callbacks import AttributionCallback
 
 SIZE = 32
+DEFAULT_LOG_DIR = os.path.join(tempfile.gettempdir(), "idgi_tf_logs", "attribution")
 
 
 def quadrant_images(count: int, seed: int):
@@ -40,7 +48,7 @@ def quadrant_images(count: int, seed: int):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--log-dir", default="logs/attribution")
+    parser.add_argument("--log-dir", default=DEFAULT_LOG_DIR)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

@@ -8,6 +8,7 @@ expected, so that errors read the same across the library.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -133,3 +134,25 @@ def choice(value, name: str, allowed) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
     return value
+
+
+def warn_if_unit_range(images, expected, name: str) -> None:
+    """Warn when float ``images`` all lie in [0, 1] but pixels in [0, 255] are expected.
+
+    Such images are almost black to a model taking [0, 255] and every result on
+    them is silently wrong. ``expected`` is a model, checked when it declares its
+    input range as a ``pixel_range`` attribute (as :func:`idgi_tf.models.pixel_model`'s
+    do), or a ``(low, high)`` range. Python's default filter shows the warning
+    once per call site (``stacklevel`` points at the caller of ``name``).
+    """
+    pixel_range = expected if isinstance(expected, tuple) else getattr(expected, "pixel_range", None)
+    array = np.asarray(images)
+    if pixel_range is None or pixel_range[1] <= 1 or not np.issubdtype(array.dtype, np.floating) or not array.size:
+        return
+    low, high = float(np.min(array)), float(np.max(array))
+    if 0.0 <= low and 0.0 < high <= 1.0:
+        warnings.warn(
+            f"{name}: the images all lie in [0, 1], but pixels in [{pixel_range[0]:g}, {pixel_range[1]:g}] are "
+            "expected (the zoo's models and idgi_tf.models.pixel_model take RGB pixels in [0, 255]); "
+            "convert with images * 255",
+            UserWarning, stacklevel=3)

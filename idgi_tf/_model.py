@@ -125,46 +125,66 @@ def explained_value_and_correct(model, images: tf.Tensor, targets: tf.Tensor):
     )
 
 
-def _keras_shape(model, attribute: str):
-    """``model.input_shape`` / ``output_shape`` of a built Keras model, else None."""
+def _declared(model, attribute: str):
+    """``model.inputs`` / ``model.output`` of a built Keras model, else None."""
     if not isinstance(model, keras.Model):
         return None
     try:
-        shape = getattr(model, attribute)
+        return getattr(model, attribute)
     except (AttributeError, ValueError):
         return None
-    return shape if isinstance(shape, tuple) else None
+
+
+def _check_input_shape(model, images: np.ndarray) -> None:
+    """Refuse images a Keras model does not take, from its declared input (no model pass)."""
+    inputs = _declared(model, "inputs")
+    if not inputs:
+        return
+    if len(inputs) != 1:
+        raise ValueError(f"model must take one input, the images (N, H, W, C); it declares {len(inputs)} inputs")
+    expected = tuple(inputs[0].shape)
+    if len(expected) != images.ndim:
+        raise ValueError(
+            f"images have shape {images.shape} but the model expects inputs of shape {expected}; "
+            "attributions need a model that takes images (N, H, W, C)"
+        )
+    for axis, (want, got) in enumerate(zip(expected[1:], images.shape[1:]), start=1):
+        if want is not None and want != got:
+            raise ValueError(
+                f"images have per-image shape {images.shape[1:]} but the model expects "
+                f"{expected[1:]} (mismatch on axis {axis}{', the channel axis' if axis == 3 else ''})"
+            )
+
+
+def _structure(value) -> str:
+    """What a model returned, for an error message: the kind of structure, or the shape."""
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} outputs"
+    shape = getattr(value, "shape", None)
+    return type(value).__name__ if shape is None else f"shape {tuple(shape)}"
 
 
 def num_classes(model, images: np.ndarray) -> int:
-    """Check ``model`` takes ``images`` and returns (N, K) scores; return K.
+    """Check ``model`` takes ``images`` and returns (N, K) scores as one tensor; return K.
 
-    Keras models are checked from their declared shapes; other callables (and
-    Keras models without declared shapes) by one eager call on one image.
+    Keras models are checked from their declared input and output, before any pass. A model that declares
+    no single (N, K) output (a dict, list or tuple of outputs, or no declaration) is called eagerly on one
+    image, so a structure it returns is refused here, not inside a compiled loop.
     """
     if not callable(model):
         raise TypeError(
             f"model must be a Keras model or a callable, got {type(model).__name__}"
         )
-    expected = _keras_shape(model, "input_shape")
-    if expected is not None and len(expected) == 4:
-        for axis, (want, got) in enumerate(
-            zip(expected[1:], images.shape[1:]), start=1
-        ):
-            if want is not None and want != got:
-                raise ValueError(
-                    f"images have per-image shape {images.shape[1:]} but the model expects "
-                    f"{tuple(expected[1:])} (mismatch on axis {axis}"
-                    f"{', the channel axis' if axis == 3 else ''})"
-                )
-    declared = _keras_shape(model, "output_shape")
-    if declared is not None and len(declared) == 2 and declared[-1] is not None:
-        return int(declared[-1])
+    _check_input_shape(model, images)
+    output = _declared(model, "output")
+    if isinstance(output, keras.KerasTensor) and len(output.shape) == 2 and output.shape[-1] is not None:
+        return int(output.shape[-1])
     scores = call_model(model, tf.constant(images[:1]))
     if not isinstance(scores, tf.Tensor) or scores.shape.rank != 2:
         raise ValueError(
-            "model must return class scores of shape (N, num_classes); got "
-            f"{getattr(scores, 'shape', type(scores).__name__)}"
+            f"model must return class scores of shape (N, num_classes), one tensor; got {_structure(scores)}"
         )
     return int(scores.shape[-1])
 

@@ -7,6 +7,7 @@ log file into noise; off a terminal we print one readable line every
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -42,3 +43,15 @@ def progress_bar(target: int | None, unit_name: str = "image", stateful_metrics=
     if getattr(sys.stdout, "isatty", lambda: False)():
         return keras.utils.Progbar(target, unit_name=unit_name, stateful_metrics=stateful_metrics)
     return LineProgress(target, unit_name)
+
+
+class StderrProgress:
+    """:func:`progress_bar` on stderr, for command lines whose stdout carries their results."""
+
+    def __init__(self, target: int | None, unit_name: str = "image"):
+        with contextlib.redirect_stdout(sys.stderr):  # Progbar decides on a terminal from sys.stdout
+            self.bar = progress_bar(target, unit_name)
+
+    def add(self, count: int, values=()) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            self.bar.add(count, list(values))

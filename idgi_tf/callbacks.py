@@ -21,6 +21,8 @@ generators, so the weights after ``fit`` are the same with or without it.
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -45,13 +47,31 @@ class _Probabilities:
         return tf.nn.softmax(call_model(self.model, images), axis=-1)
 
 
+def _writable_folder(path, name: str) -> str:
+    """Create the folder ``path`` now and check it takes files, so a bad one fails before training, not after."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path or None, got {path!r}")
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{name} must be a folder path or None, got '' (use '.' for the current folder)")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{name} must be a folder the callback can create or write into, got {path!r} "
+                         f"({error.strerror or error})") from error
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} must be a folder the callback can write into, got {path!r} (not writable)")
+    return path
+
+
 class AttributionCallback(keras.callbacks.Callback):
     """Log attributions of fixed images and their quality during ``model.fit``.
 
     Args:
       images: (N, H, W, C) inputs of the model (its own input space); the first
         ``max_images`` are used.
-      targets: class per image, or None for the model's prediction at each logged epoch.
+      targets: class per image, or one class for all images (as :func:`idgi_tf.attribute`), or None for the
+        model's prediction at each logged epoch.
       methods: attribution methods (see :data:`idgi_tf.METHODS`), default IG.
       rules: step rules for path methods; ``"idgi"`` is skipped for methods without it.
       steps: Riemann steps of path methods (default 32: cheap enough for every epoch).
@@ -60,7 +80,7 @@ class AttributionCallback(keras.callbacks.Callback):
       masks: (N, H, W) region masks for ``localization``, 0/1 or bool.
       every_n_epochs: log after epochs n, 2n, ... (1-based).
       at_start: also log before training (as epoch 0).
-      log_dir: TensorBoard folder; None keeps everything in ``history``.
+      log_dir: TensorBoard folder, created (and checked writable) here; None keeps everything in ``history``.
       max_images: at most this many images are explained (bounds the cost).
       output: what the model returns, ``"probability"`` (ends in a softmax) or
         ``"logit"`` (the callback explains ``softmax(logits)``). elrp and
@@ -84,8 +104,9 @@ class AttributionCallback(keras.callbacks.Callback):
                  batch_size: int | None = None, jit_compile=JIT_AUTO):
         super().__init__()
         self.max_images = _checks.positive_int(max_images, "max_images")
-        self.images = _checks.images(images)[: self.max_images]
-        self.targets = None if targets is None else np.asarray(targets)[: self.max_images]
+        all_images = _checks.images(images)
+        self.images = all_images[: self.max_images]
+        self.targets = None if targets is None else _checks.targets(targets, len(all_images), None)[: self.max_images]
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
         for method in methods:
             _checks.choice(method, "methods", tuple(m for m in METHOD_NAMES if m != "smoothgrad"))
@@ -107,7 +128,7 @@ class AttributionCallback(keras.callbacks.Callback):
         self.output = _checks.choice(output, "output", OUTPUTS)
         self.batch_size = batch_size
         self.jit_compile = resolve_jit(jit_compile)
-        self.log_dir = log_dir
+        self.log_dir = None if log_dir is None else _writable_folder(log_dir, "log_dir")
         self.history: list[dict] = []
         self._explained = None
         self._writer = None

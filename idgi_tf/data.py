@@ -29,6 +29,7 @@ from PIL import Image
 
 from . import _checks
 from ._model import call_model
+from .models import PIXEL_RANGE
 
 VAL_TAR = "ILSVRC2012_img_val.tar"
 NUM_VAL_IMAGES = 50_000
@@ -139,7 +140,7 @@ def load_image(path_or_array, size: int, boxes=None):
 
     Args:
       path_or_array: an image file (any format PIL reads) or an (H, W, 3) array
-        of pixels in [0, 255].
+        of pixels in [0, 255] (a float array in [0, 1] gets a warning).
       size: the model's input side.
       boxes: optional (k, 4) boxes ``(x0, y0, x1, y1)`` in the original pixels.
 
@@ -154,6 +155,7 @@ def load_image(path_or_array, size: int, boxes=None):
     """
     size = _checks.positive_int(size, "size")
     array = _as_rgb_array(path_or_array)
+    _checks.warn_if_unit_range(array, PIXEL_RANGE, "load_image")
     given = _boxes(boxes)
     image, moved = _resize_and_crop(tf.constant(array), tf.constant(given), size)
     return image.numpy() if boxes is None else (image.numpy(), moved.numpy())

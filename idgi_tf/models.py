@@ -27,6 +27,7 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 PREPROCESS_MODES = ("tf", "torch", "caffe", "lite", "none")
 RGB_MODES = ("torch", "caffe")  # per-channel statistics of RGB images
+PIXEL_RANGE = (0.0, 255.0)  # what every pixel model takes (its ``pixel_range`` attribute)
 
 
 def preprocess(images: tf.Tensor, mode: str) -> tf.Tensor:
@@ -90,6 +91,9 @@ def pixel_model(keras_model: keras.Model, preprocess: str | Callable = "tf", *, 
     Returns:
       A functional Keras model ``pixels -> keras_model(preprocess(pixels))``;
       gradients flow through the preprocessing, so attributions are per pixel.
+      Its ``pixel_range`` attribute, ``(0.0, 255.0)``, makes :func:`idgi_tf.attribute`,
+      the metrics and :func:`idgi_tf.data.load_image` warn about float images
+      in [0, 1] (set it on your own models to get the same check).
 
     Example:
       >>> net = keras.applications.ResNet50V2(weights=None)
@@ -115,7 +119,9 @@ def pixel_model(keras_model: keras.Model, preprocess: str | Callable = "tf", *, 
         raise TypeError(f"preprocess must be a mode name or a callable, got {preprocess!r}")
     pixels = keras.Input(shape=shape[1:], name="pixels")
     outputs = keras_model(layer(pixels))
-    return keras.Model(pixels, outputs, name=name or f"pixel_{keras_model.name}")
+    model = keras.Model(pixels, outputs, name=name or f"pixel_{keras_model.name}")
+    model.pixel_range = PIXEL_RANGE  # read by attribute and the metrics to warn about images in [0, 1]
+    return model
 
 
 

@@ -17,7 +17,9 @@ of a ``tf.distribute`` strategy) and stitches the results.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
+import inspect
 import textwrap
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -315,12 +317,17 @@ def _rule_names(rule, method_name: str, method: Method) -> tuple:
     return tuple(dict.fromkeys(names))
 
 
-def _method_options(method_name: str, method: Method, given: dict) -> dict:
+def _method_options(method_name: str, method: Method, given: dict, keywords) -> dict:
+    """``given`` checked against the method's options; an unknown name gets the close names among those
+    options and the caller's own ``keywords`` (``step`` -> ``steps``)."""
     unknown = sorted(set(given) - set(method.options))
     if unknown:
         known = ", ".join(sorted(method.options)) or "none"
+        close = dict.fromkeys(match for name in unknown
+                              for match in difflib.get_close_matches(name, [*method.options, *keywords]))
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
         raise TypeError(
-            f"method {method_name!r} got unknown option(s) {unknown}; its options are: {known}"
+            f"method {method_name!r} got unknown option(s) {unknown}{hint}; its options are: {known}"
         )
     return method.check_options({**method.options, **given})
 
@@ -440,10 +447,12 @@ def attribute(
     steps = DEFAULT_STEPS if steps is None else steps if steps == AUTO else _checks.positive_int(steps, "steps")
     batch_size = batch_size_or_default(batch_size)
     jit = resolve_jit(jit_compile)
-    options = _method_options(method_name, spec, options)
+    options = _method_options(method_name, spec, options,
+                              (*ATTRIBUTE_KEYWORDS, *(SMOOTHGRAD_OPTIONS if method == "smoothgrad" else ())))
     if lowpass is not None:
         _checks.number_in(lowpass, "lowpass", 0.0, float("inf"), low_open=True)
 
+    _checks.warn_if_unit_range(images, model, "attribute")
     images = _checks.images(images)
     targets = _checks.targets(targets, len(images), num_classes(model, images))
     baseline = _checked_baseline(method_name, spec, baseline, images)
@@ -481,6 +490,11 @@ def attribute(
     if not return_gap:
         return result
     return result, gaps if not isinstance(rule, str) else gaps[rule_names[0]]
+
+
+# attribute's own keyword arguments, suggested for a misspelt option.
+ATTRIBUTE_KEYWORDS = tuple(name for name, parameter in inspect.signature(attribute).parameters.items()
+                           if parameter.kind is parameter.KEYWORD_ONLY)
 
 
 def _in_groups(run, arrays, group: int, jit: bool):
@@ -528,8 +542,9 @@ def path_start(method: str, images, baseline=None, **options) -> np.ndarray:
     """Where the path of ``method`` starts for each image, (N, H, W, C) float32 (docs/attribution.md#paths).
 
     ig and gig start at the baseline (default black), blurig at the images blurred at ``max_sigma``
-    (Blur IG takes no baseline). IDGI maps sum to ``f(images) - f(path_start(...))``; ``return_gap=True``
-    reports that gap without a model pass.
+    (``sqrt(max_sigma)`` with ``sqrt=True``, as PAIR's; Blur IG takes no baseline): the path's own first
+    point (:func:`idgi_tf.attribution.paths.start`). IDGI maps sum to ``f(images) - f(path_start(...))``;
+    ``return_gap=True`` reports that gap without a model pass.
 
     Example:
       >>> start = idgi_tf.path_start("blurig", images, max_sigma=20)
@@ -538,9 +553,8 @@ def path_start(method: str, images, baseline=None, **options) -> np.ndarray:
     name = _checks.choice(method, "method", PATH_INTEGRALS)
     spec = METHODS[name]
     images = _checks.images(images)
-    checked = _method_options(name, spec, options)
-    start = _checked_baseline(name, spec, baseline, images)
-    return np.array(start, np.float32) if spec.takes_baseline else paths.gaussian_blur(images, checked["max_sigma"])
+    path = spec.path(DEFAULT_STEPS, **_method_options(name, spec, options, ("baseline",)))
+    return paths.start(path, images, _checked_baseline(name, spec, baseline, images)).numpy()
 
 
 def _options_text() -> str:

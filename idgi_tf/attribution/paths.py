@@ -53,6 +53,13 @@ class Path(Protocol):
         """``(next state, step vectors (c, n, H, W, C) float32)`` once the chunk's gradients are known."""
 
 
+def start(path: Path, images, baseline) -> tf.Tensor:
+    """Where ``path`` starts for each image, (n, H, W, C) float32: its point ``j = 0``, the point the
+    integrator evaluates ``f(start)`` at, so :func:`idgi_tf.path_start` cannot disagree with it."""
+    x, base = tf.constant(images, tf.float32), tf.constant(baseline, tf.float32)
+    return path.points(path.init_state(x, base), tf.constant([0]), x, base)[0]
+
+
 def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
     return tf.minimum(j, last)
 
@@ -179,8 +186,7 @@ def gaussian_blur(images, sigma: float) -> np.ndarray:
     """Blur images (N, H, W, C) with the zero-padded Gaussian of Blur IG.
 
     Returns float32; ``gaussian_blur(x, max_sigma)`` is where the Blur IG path
-    starts, so ``f(x) - f(gaussian_blur(x, max_sigma))`` is what Blur IG+IDGI
-    attributions sum to.
+    starts with ``sqrt=False`` (``sqrt(max_sigma)`` with ``sqrt=True``; :func:`start` knows).
     """
     sigma = _checks.number_in(sigma, "sigma", 0.0, 1e4)
     images = tf.constant(_checks.images(images))

@@ -6,10 +6,11 @@ Muzellec et al. (ICML 2024; docs/spectral.md) contrast its spectrum with the gra
 (``b`` = the baseline, black by default). Each mask ``M_i``: a
 ``cells x cells`` grid of Bernoulli(``p``) cells, bilinearly upsampled to
 ``(cells + 1) * ceil(H / cells)`` pixels and cropped at a random shift, so
-masks are smooth and not aligned to a grid. Mask ``i`` is drawn from
-``(seed, i)`` with stateless random ops: the result does not depend on the
-batching. Masks go through the model ``masks_per_pass`` at a time, with a
-running sum. The 2-D saliency is spread evenly over the channels (the channel
+masks are smooth and not aligned to a grid. Mask ``i``'s cells and shift are
+row ``i`` of NumPy draws from ``seed``, made on the host: the masks depend
+neither on the batching nor on the compiler and device (TensorFlow's float
+stateless draws give other numbers under XLA). Masks go through the model
+``masks_per_pass`` at a time, with a running sum. The 2-D saliency is spread evenly over the channels (the channel
 sum is ``S``). Cost: ``nmasks`` forward passes per image.
 """
 
@@ -17,19 +18,34 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from .._model import CHUNKS_IN_FLIGHT, cached, explained_value, fresh_zeros
 
 
-def rise_mask(index, seed: int, cells: int, p: float, height: int, width: int):
-    """RISE mask number ``index`` (H, W) float32 in [0, 1]."""
+def mask_draws(nmasks: int, seed: int, cells: int, p: float, height: int, width: int):
+    """Every mask's cells (nmasks, cells, cells) float32 in {0, 1} and crop shift (nmasks, 2) int32.
+
+    Row ``i`` depends only on ``seed`` and ``i`` (one uniform row per mask, in order), so the first masks
+    are the same for any ``nmasks``.
+    """
     cell_h, cell_w = -(-height // cells), -(-width // cells)
-    key = tf.stack([tf.constant(seed, tf.int32), tf.cast(index, tf.int32)])
-    grid = tf.cast(tf.random.stateless_uniform([cells, cells, 1], key) < p, tf.float32)
-    up = tf.image.resize(grid[None], [(cells + 1) * cell_h, (cells + 1) * cell_w], method="bilinear")[0, ..., 0]
-    shift = tf.random.stateless_uniform([2], key + 1, maxval=1 << 30, dtype=tf.int32) % tf.constant([cell_h, cell_w])
-    return tf.slice(up, shift, [height, width])
+    uniform = np.random.default_rng(seed).random((nmasks, cells * cells + 2))
+    grids = (uniform[:, :-2] < p).reshape(nmasks, cells, cells).astype(np.float32)
+    shifts = np.floor(uniform[:, -2:] * [cell_h, cell_w]).astype(np.int32)
+    return grids, shifts
+
+
+def rise_masks(grids, shifts, height: int, width: int):
+    """Masks (k, H, W) float32 in [0, 1]: the cells ``grids`` (k, cells, cells) bilinearly upsampled to
+    ``(cells + 1) * ceil(H / cells)`` pixels and cropped at ``shifts`` (k, 2)."""
+    cells = grids.shape[1]
+    size = [(cells + 1) * -(-height // cells), (cells + 1) * -(-width // cells)]
+    up = tf.image.resize(grids[..., None], size, method="bilinear")[..., 0]
+    rows = shifts[:, :1] + tf.range(height)
+    cols = shifts[:, 1:] + tf.range(width)
+    return tf.gather(tf.gather(up, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
 def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, targets):
@@ -38,10 +54,12 @@ def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, target
     k = min(masks_per_pass, nmasks)
     tiled_targets = tf.tile(targets, [k])
 
+    grids, shifts = (tf.constant(draws) for draws in mask_draws(nmasks, seed, cells, p, height, width))
+
     def body(r, sums):
         index = r * k + tf.range(k)
-        masks = tf.map_fn(lambda i: rise_mask(i, seed, cells, p, height, width), index,
-                          fn_output_signature=tf.float32, parallel_iterations=CHUNKS_IN_FLIGHT)
+        drawn = tf.minimum(index, nmasks - 1)  # the last round's padding, weighted 0 below
+        masks = rise_masks(tf.gather(grids, drawn), tf.gather(shifts, drawn), height, width)
         m = masks[:, None, :, :, None]
         masked = images[None] * m + baseline[None] * (1.0 - m)
         values = explained_value(model, tf.reshape(masked, [k * n, height, width, channels]), tiled_targets)

@@ -60,18 +60,22 @@ def plain(step: Step) -> tf.Tensor:
 def idgi(step: Step) -> tf.Tensor:
     """IDGI projection ``g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (Algorithm 1).
 
-    Vanishing gradient (docs/attribution.md#vanishing-gradient-our-rule): where ``sum(g_j**2) = 0``
+    Vanishing gradient (docs/attribution.md#vanishing-gradient-our-rule): where ``g_j`` is all zero
     the formula takes ``g_{j+1}`` in place of ``g_j``, and if that vanishes too
     the path step ``s_j``; only a segment where all three vanish adds nothing
-    (``divide_no_nan``). Never NaN, and ``sum(A) = f(x_M) - f(x_0)`` whenever
-    the path moves.
+    (``divide_no_nan``). The formula does not change when ``g_j`` is scaled, so
+    ``g_j`` is divided by its largest ``|g_j|`` before squaring: ``sum`` then lies
+    in [1, H W C] and float32 neither overflows (logits ~1e22: NaN or zero maps
+    otherwise) nor underflows (gradients ~1e-30 would look vanished). Finite
+    wherever ``g``, ``s`` and ``delta_f`` are, and ``sum(A) = f(x_M) - f(x_0)``
+    whenever the path moves.
     """
-    def moves(vector):
-        return _per_image_sum(tf.square(vector)) > 0
+    def peak(vector):
+        return tf.reduce_max(tf.abs(vector), axis=[-3, -2, -1], keepdims=True)
 
-    direction = tf.where(moves(step.grad), step.grad,
-                         tf.where(moves(step.next_grad), step.next_grad, step.delta_x))
-    squared = tf.square(direction)
+    direction = tf.where(peak(step.grad) > 0, step.grad,
+                         tf.where(peak(step.next_grad) > 0, step.next_grad, step.delta_x))
+    squared = tf.square(tf.math.divide_no_nan(direction, peak(direction)))
     delta_f = step.delta_f[..., None, None, None]
     scale = tf.math.divide_no_nan(delta_f, tf.cast(_per_image_sum(squared), delta_f.dtype))
     return squared * tf.cast(scale, squared.dtype)

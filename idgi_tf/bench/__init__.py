@@ -4,7 +4,7 @@
 classified images with IG, GIG and BlurIG (plain and IDGI) and Vanilla
 Gradient, scores every map with Insertion, SIC/AIC (entropy and MS-SSIM) and
 localization, appends one row per (image, method, rule) to
-``OUT/results.jsonl`` (a rerun resumes), and writes ``OUT/tables.md`` /
+``OUT/results.jsonl`` (a rerun resumes; one with other settings is refused), and writes ``OUT/tables.md`` /
 ``OUT/tables.csv`` with the paper's values beside ours.
 ``python -m idgi_tf.bench report OUT [OUT ...]`` re-aggregates (and merges shards).
 """

@@ -107,7 +107,10 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", default="0", help="seed of random weights (smoke runs)")
     parser.add_argument("--jit", default="auto",
                         help="XLA for attributions and metrics: auto (on a GPU only), on or off; kept in each row")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start this shard afresh: delete its rows, run json and kept maps in --out first (a "
+                             "rerun without it resumes, and refuses rows made with other settings)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -135,6 +138,7 @@ def config_from(args) -> Config:
         devices=None if args.devices == "all" else _positive(args.devices, "--devices"),
         lowpass=_lowpass(args.lowpass),
         jit=_jit(args.jit),
+        overwrite=args.overwrite,
     )
     size = config.input_size or models.MODELS[model].size
     if "msssim" in config.metrics and size < MS_SSIM_MIN_SIDE:

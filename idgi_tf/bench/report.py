@@ -21,6 +21,7 @@ from ..metrics.sic_aic import binned_curve
 from ..models import ALIASES
 from ..viz import plot_curves, save
 from ..viz.figure import maps_grid
+from .results import merged_rows, readable_npz, write_atomically
 
 # (method, rule) -> the paper's column
 COLUMNS = {
@@ -107,12 +108,14 @@ def _cell(record) -> str:
     return f"{record['ours']:.3f} / {record['paper']:.3f} ({record['difference']:+.3f})"
 
 
-def markdown(records: list[dict], smoke: bool, missing=()) -> str:
+def markdown(records: list[dict], smoke: bool, missing=(), dropped=()) -> str:
     lines = ["# IDGI paper Tables 1-4: ours / paper (difference)", ""]
     if smoke:
         lines += ["**SMOKE RUN on random weights: these numbers mean nothing.**", ""]
     if missing:
         lines += ["**INCOMPLETE: no results yet from " + "; ".join(missing) + ".**", ""]
+    if dropped:
+        lines += ["**INCOMPLETE: blank or torn lines left out: " + "; ".join(dropped) + ".**", ""]
     present = {r["column"] for r in records}
     columns = list(COLUMNS.values()) + [c for c in LOWPASS_COLUMNS.values() if c in present]
     for metric, (table, title) in METRICS.items():
@@ -173,20 +176,35 @@ def write_figures(rows: list[dict], directories, to: str) -> list[str]:
         if series:
             length = len(next(iter(series.values())))
             x = np.linspace(0, 1, length) if kind is None else (np.arange(BINS) + 0.5) / BINS
-            written.append(save(plot_curves(x, series, xlabel=xlabel, ylabel=ylabel, title=title + smoke),
-                                os.path.join(folder, f"{name}.png")))
+            written.append(_save(plot_curves(x, series, xlabel=xlabel, ylabel=ylabel, title=title + smoke),
+                                 os.path.join(folder, f"{name}.png")))
     kept = sorted(os.path.join(d, "maps", f) for d in directories if os.path.isdir(os.path.join(d, "maps"))
                   for f in os.listdir(os.path.join(d, "maps")) if f.endswith(".npz"))
-    for path in kept[:FIGURE_GRIDS]:
+    torn = [path for path in kept if not readable_npz(path)]
+    for path in torn:
+        print(f"warning: {path} does not load (torn); no Figure-3 grid from it", file=sys.stderr)
+    for path in [path for path in kept if path not in torn][:FIGURE_GRIDS]:
         with np.load(path) as stored:
             maps = {tuple(key.split("__")): stored[key].astype(np.float32) for key in stored.files if "__" in key}
             methods = list(dict.fromkeys(method for method, _ in maps))
             label = int(stored["label"])
             image_id = os.path.basename(path)[: -len(".npz")]
             title = f"{image_id}: {label} {data.class_name(label)}{smoke}"
-            written.append(save(maps_grid(stored["image"], maps, methods, title=title),
-                                os.path.join(folder, f"figure3_{image_id}.png")))
+            written.append(_save(maps_grid(stored["image"], maps, methods, title=title),
+                                 os.path.join(folder, f"figure3_{image_id}.png")))
     return written
+
+
+def _save(figure, path: str) -> str:
+    """:func:`idgi_tf.viz.save` under a temporary name (same extension), then renamed: never a torn figure."""
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{os.getpid()}.{name}")
+    try:
+        os.replace(save(figure, temporary), path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
 
 
 def write_report(directories, to: str | None = None) -> list[str]:
@@ -194,8 +212,6 @@ def write_report(directories, to: str | None = None) -> list[str]:
 
     Returns the paths written: the two tables first, then the figures.
     """
-    from .results import merged_rows
-
     merged = merged_rows(directories)
     rows = merged.rows
     if merged.missing:
@@ -207,10 +223,14 @@ def write_report(directories, to: str | None = None) -> list[str]:
     to = to or directories[0]
     os.makedirs(to, exist_ok=True)
     md_path, csv_path = os.path.join(to, "tables.md"), os.path.join(to, "tables.csv")
-    with open(md_path, "w") as handle:
-        handle.write(markdown(records, smoke=any(row.get("smoke") for row in rows), missing=merged.missing) + "\n")
-    with open(csv_path, "w", newline="") as handle:
+    text = markdown(records, smoke=any(row.get("smoke") for row in rows), missing=merged.missing,
+                    dropped=merged.dropped)
+    write_atomically(md_path, lambda handle: handle.write(text + "\n"))
+
+    def write_csv(handle):
         writer = csv.DictWriter(handle, fieldnames=list(records[0]) if records else ["table"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
+
+    write_atomically(csv_path, write_csv)
     return [md_path, csv_path, *write_figures(rows, directories, to)]

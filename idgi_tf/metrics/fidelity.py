@@ -127,6 +127,7 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
       >>> r = sensitivity_n(model, images, labels, maps, ns=[1, 10, 100])
       >>> r.aggregate_curves["correlation"]
     """
+    _checks.warn_if_unit_range(images, model, "sensitivity_n")
     images, targets, flat_maps, base, batch_size, reference, jit = _checked(
         model, images, targets, maps, baseline, batch_size, how, jit_compile)
     pixels = images.shape[1] * images.shape[2]
@@ -185,6 +186,7 @@ def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200,
     Example:
       >>> mufidelity(model, images, labels, maps).means()["mufidelity"]
     """
+    _checks.warn_if_unit_range(images, model, "mufidelity")
     images, targets, flat_maps, base, batch_size, reference, jit = _checked(
         model, images, targets, maps, baseline, batch_size, how, jit_compile)
     grid = _checks.positive_int(grid, "grid")

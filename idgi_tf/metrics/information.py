@@ -31,6 +31,19 @@ def pixels_uint8(images: np.ndarray, name: str = "images") -> np.ndarray:
     return np.clip(np.round(images), 0, 255).astype(np.uint8)
 
 
+def refuse_unit_range(values, name: str = "images") -> None:
+    """Refuse float pixels whose maximum is in (0, 1]: images in [0, 1], which rounding to 8 bits turns into {0, 1}."""
+    array = np.asarray(values)
+    if not np.issubdtype(array.dtype, np.floating) or not array.size:
+        return
+    high = float(np.max(array))
+    if 0.0 < high <= 1.0:
+        raise ValueError(
+            f"{name} are float pixels with maximum {high:.3g}, images in [0, 1]; SIC/AIC blur and compress 8-bit "
+            f"pixels in [0, 255], so rounding would turn them into 0s and 1s; convert with {name} * 255"
+        )
+
+
 PIL_CHANNELS = (1, 3)  # grayscale ("L") and RGB
 
 

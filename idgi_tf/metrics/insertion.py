@@ -101,6 +101,7 @@ def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_si
       >>> maps = idgi_tf.attribute(model, images, labels, "ig", rule="idgi")
       >>> insertion(model, images, labels, maps).means()["probability"]
     """
+    _checks.warn_if_unit_range(images, model, "insertion")
     return _perturbation_curve(
         "insertion", True, model, images, targets, maps,
         step=step, baseline=baseline, batch_size=batch_size, how=how, jit_compile=jit_compile,
@@ -113,6 +114,7 @@ def deletion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_siz
 
     Same arguments and result as :func:`insertion`.
     """
+    _checks.warn_if_unit_range(images, model, "deletion")
     return _perturbation_curve(
         "deletion", False, model, images, targets, maps,
         step=step, baseline=baseline, batch_size=batch_size, how=how, jit_compile=jit_compile,

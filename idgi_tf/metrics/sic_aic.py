@@ -214,8 +214,8 @@ def sic_aic(
 
     Args:
       model, images, targets: as in :func:`idgi_tf.attribute`; ``images`` are
-        8-bit pixels in [0, 255] (rounded), RGB or grayscale (1 channel), ``model(x)[target]`` should be a
-        softmax probability.
+        8-bit pixels in [0, 255] (rounded; float images in [0, 1] are refused), RGB or grayscale
+        (1 channel), ``model(x)[target]`` should be a softmax probability.
       maps: attributions (N, H, W, C) or 2-D maps (N, H, W); higher = more important.
       information: ``"entropy"`` (Table 2) or ``"msssim"`` (Table 3; images of
         at least 161 x 161).
@@ -252,6 +252,7 @@ def sic_aic(
     _checks.choice(mode, "mode", MODES)
     if mode == "pair" and information != "entropy":
         raise ValueError("mode='pair' reproduces PAIR pic.py, which measures information by entropy only")
+    info.refuse_unit_range(images)
     images = _checks.images(images)
     info.check_channels(images.shape)
     pixels = info.pixels_uint8(images)
@@ -280,6 +281,7 @@ def sic_aic(
         blur_radius = _checks.number_in(blur_radius, "blur_radius", 0.0, float("inf"))
         base = info.gaussian_blurred(pixels, blur_radius)
     else:
+        info.refuse_unit_range(base_images, "base_images")
         base = info.pixels_uint8(_checks.like_images(base_images, images, "base_images"), "base_images")
     result = _paper(model, pixels, targets, flat_maps, fractions, information=information, bins=bins,
                     base=base, min_pred=min_pred, batch_size=batch_size, workers=workers, jit=jit)

@@ -5,6 +5,9 @@ method), ``spectra.csv`` (the curves, and VG's on the anti-aliased twin), ``high
 share of power above the paper's cutoff, 15/224 of the side), and
 ``aliasing.png``: Vanilla Gradient's spectrum on the model and on the same
 model with blur-then-subsample downsampling (:func:`antialias.antialiased`).
+
+Progress goes to stderr: a line as each method starts, then images done (at
+most one line every 10 s off a terminal); stdout gets the results.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from .. import data, models
 from .._cli import CommandError, HelpFormatter, load_model, report_error
+from .._progress import StderrProgress
 from ..attribution.methods import METHODS, attribute
 from ..viz import plot_spectra, save
 from . import PAPER_CUTOFF, high_frequency_ratio, power_spectrum
@@ -55,8 +59,16 @@ def method_options(method: str, size: int, args) -> dict:
     return {}
 
 
-def mean_spectrum(model, images, labels, method, options, batch_size):
-    maps = attribute(model, images, labels, method, batch_size=batch_size, **options)
+def mean_spectrum(model, images, labels, method, options, batch_size, title: str):
+    """One image at a time, so that progress can be reported per image."""
+    print(f"{title}: {len(images)} images", file=sys.stderr, flush=True)
+    progress = StderrProgress(len(images), unit_name="image")
+    maps = []
+    for index in range(len(images)):
+        maps.append(attribute(model, images[index:index + 1], labels[index:index + 1], method,
+                              batch_size=batch_size, **options))
+        progress.add(1)
+    maps = np.concatenate(maps)
     frequencies, spectra = power_spectrum(maps)
     ratios = high_frequency_ratio(maps, PAPER_CUTOFF)  # NaN for a flat map (no power at all)
     return (
@@ -81,9 +93,10 @@ def main(argv=None) -> int:
         os.makedirs(args.out, exist_ok=True)
 
         curves_by_method, ratios = {}, {}
-        for method in methods:
+        for number, method in enumerate(methods, start=1):
             frequencies, spectrum, ratio = mean_spectrum(
-                model, images, labels, method, method_options(method, size, args), args.batch_size
+                model, images, labels, method, method_options(method, size, args), args.batch_size,
+                f"method {number}/{len(methods)}: {method}"
             )
             curves_by_method[method], ratios[method] = spectrum, ratio
             print(f"{method:>10}: high-frequency share (above {PAPER_CUTOFF * size:.1f} cycles) {ratio:.3f}")
@@ -93,8 +106,10 @@ def main(argv=None) -> int:
              os.path.join(args.out, "spectra.png"))
 
         smooth_model = antialiased(model)
-        _, aliased, ratio_before = mean_spectrum(model, images, labels, "vg", {}, args.batch_size)
-        _, smoothed, ratio_after = mean_spectrum(smooth_model, images, labels, "vg", {}, args.batch_size)
+        _, aliased, ratio_before = mean_spectrum(model, images, labels, "vg", {}, args.batch_size,
+                                                 "aliasing check 1/2: vg on the model")
+        _, smoothed, ratio_after = mean_spectrum(smooth_model, images, labels, "vg", {}, args.batch_size,
+                                                 "aliasing check 2/2: vg on the blur-then-subsample twin")
         print(
             f"aliasing check, vg: high-frequency share {ratio_before:.3f} (strided) -> {ratio_after:.3f} "
             "(blur-then-subsample)"

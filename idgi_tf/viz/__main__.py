@@ -1,4 +1,7 @@
-"""``python -m idgi_tf.viz``: the IDGI paper's Figure 3 (methods x plain/IDGI) for one picture."""
+"""``python -m idgi_tf.viz``: the IDGI paper's Figure 3 (methods x plain/IDGI) for one picture.
+
+Progress (one line per method done, at most every 10 s off a terminal) goes to stderr; stdout gets the file written.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import numpy as np
 
 from .. import data, models
 from .._cli import CommandError, HelpFormatter, load_model, report_error
+from .._progress import StderrProgress
 from ..attribution.methods import METHODS
 from . import colormap, save
 from .figure import figure3
@@ -68,7 +72,9 @@ def main(argv=None) -> int:
         note = "RANDOM WEIGHTS, the maps mean nothing; " if args.weights == "none" else ""
         title = (f"{models.canonical_name(args.model)}: {note}target {target} {data.class_name(target)} "
                  f"(p = {probabilities[target]:.3f})")
-        figure = figure3(model, image, target, methods=methods, steps=args.steps, cmap=args.cmap, title=title)
+        progress = StderrProgress(len(methods), unit_name="method")
+        figure = figure3(model, image, target, methods=methods, steps=args.steps, cmap=args.cmap, title=title,
+                         on_method=lambda method: progress.add(1))
         print(save(figure, args.out))
         return 0
     except (CommandError, ValueError, TypeError, FileNotFoundError, OSError) as error:

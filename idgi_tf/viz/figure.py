@@ -17,7 +17,7 @@ METHOD_TITLES = {"ig": "IG", "gig": "Guided IG", "blurig": "Blur IG", "vg": "Van
 
 def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"), steps: int = 200,
             cmap="gray", how: str = "sum_abs", batch_size: int | None = None, title: str | None = None,
-            axes=None) -> Figure:
+            axes=None, on_method=None) -> Figure:
     """Attribution maps of one image by every method, plain and with IDGI, as one labelled grid.
 
     Args:
@@ -29,6 +29,7 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
       cmap, how: as for :func:`idgi_tf.viz.heatmap` (default: PAIR's grayscale of sum |.|).
       title: the figure's title (default: the target class).
       axes: draw into these (methods x 3) Axes.
+      on_method: called with each method's name once its maps are done (progress of a long figure).
 
     Returns:
       the ``Figure``.
@@ -43,6 +44,8 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
         rules = tuple(rule for rule in RULE_COLUMNS if rule in METHODS[method].rules)
         by_rule = attribute(model, images, [target], method, rule=rules, steps=steps, batch_size=batch_size)
         maps.update({(method, rule): value[0] for rule, value in by_rule.items()})
+        if on_method is not None:
+            on_method(method)
     title = title if title is not None else f"target: {target} {data.class_name(target)}"
     return maps_grid(images[0], maps, methods, cmap=cmap, how=how, title=title, axes=axes)
 

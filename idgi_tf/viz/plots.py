@@ -96,7 +96,7 @@ def plot_curves(x, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title
       >>> save(fig, "curves.svg")
     """
     xs, series, labels = _series(x, ys, labels)
-    if logx and min(u.min() for u in xs) <= 0:
+    if logx and any(u.size and u.min() <= 0 for u in xs):  # empty series draw empty axes, as all-NaN ones do
         raise ValueError("logx=True needs positive x values")
     figure, ax = _figure_and_axes(ax, figsize)
     for i, (u, v) in enumerate(zip(xs, series)):
@@ -176,6 +176,9 @@ def plot_spectra(frequencies, spectra, *, title: str = "", xlabel: str = "freque
     labels = list(spectra) if isinstance(spectra, dict) else None
     rows = list(spectra.values()) if isinstance(spectra, dict) else list(np.atleast_2d(spectra))
     for label, row in zip(labels or range(len(rows)), rows):
+        if np.ndim(row) == 0:
+            raise ValueError(f"spectrum {label!r} must be an array of one value per frequency "
+                             f"({frequencies.size}), got the scalar {row!r}")
         if np.shape(row)[-1] != frequencies.size:
             raise ValueError(f"spectrum {label!r} has {np.shape(row)[-1]} values but there are "
                              f"{frequencies.size} frequencies")
@@ -216,6 +219,13 @@ def _map_columns(maps) -> dict:
         sizes = {title: len(column) for title, column in columns.items()}
         raise ValueError(f"every column of maps must hold one map (or None) per row, got {sizes}")
     return columns
+
+
+def _overlaid_columns(overlay, columns: dict) -> set:
+    """The column titles ``overlay`` names; a string is one title (not its characters)."""
+    if isinstance(overlay, bool):
+        return set(columns) if overlay else set()
+    return {overlay} if isinstance(overlay, str) else set(overlay)
 
 
 def _row_images(images, rows: int):
@@ -259,8 +269,8 @@ def plot_attributions(images, maps, *, row_labels=None, title: str | None = None
       row_labels: one text per row, at its left.
       title: the figure's title. image_title: the image column's title.
       cmap, scale, how, clip_percentile: as for :func:`idgi_tf.viz.heatmap`.
-      overlay: True draws every map over its image (with ``alpha``); or a collection of column titles to
-        draw that way.
+      overlay: True draws every map over its image (with ``alpha``); or one column title (a string), or a
+        collection of column titles, to draw that way.
       colorbar: add one colorbar for the maps (in the scaled units: fractions of the clip percentile).
       axes: draw into these (rows x columns) Axes instead of a new figure.
 
@@ -276,7 +286,7 @@ def plot_attributions(images, maps, *, row_labels=None, title: str | None = None
     pictures = _row_images(images, rows)
     if row_labels is not None and len(row_labels) != rows:
         raise ValueError(f"row_labels must have one text per row ({rows}), got {len(row_labels)}")
-    overlaid = set(columns) if overlay is True else set() if overlay is False else set(overlay)
+    overlaid = _overlaid_columns(overlay, columns)
     if not overlaid <= set(columns):
         raise ValueError(f"overlay names columns that maps does not have: {sorted(overlaid - set(columns))}")
     if overlaid and pictures is None:
