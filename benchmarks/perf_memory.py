@@ -34,11 +34,11 @@ FLOOR_PASSES = 4
 
 def inputs_per_pass(method: str, images: int, steps: int, batch_size: int) -> int:
     """Model inputs in one pass of ``attribute`` (one group of ``images`` images)."""
-    from idgi_tf.attribution import methods, paths
+    from idgi_tf.attribution import integrate, paths
 
     group = min(images, batch_size)
     path = {"ig": paths.Straight(steps), "blurig": paths.Blur(steps), "gig": paths.Guided(steps)}.get(method)
-    per_image = 1 if path is None else methods._points_per_chunk(path, group, batch_size)
+    per_image = 1 if path is None else integrate.chunk_size(path, group, batch_size)
     return per_image * group
 
 
@@ -49,7 +49,7 @@ def run_case(args) -> dict:
 
     import idgi_tf
     from idgi_tf import models
-    from idgi_tf._model import explained_value_and_grad
+    from idgi_tf.runtime import explained_value_and_grad
 
     sys.path.insert(0, HERE)
     from _timing import photo

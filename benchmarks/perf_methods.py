@@ -30,7 +30,7 @@ import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
 from idgi_tf import models  # noqa: E402
-from idgi_tf._model import compiled_value  # noqa: E402
+from idgi_tf.runtime import compiled_value  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import append_jsonl, machine, photo, timed  # noqa: E402

@@ -33,9 +33,9 @@ import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
 from idgi_tf import metrics  # noqa: E402
-from idgi_tf._model import compiled_value  # noqa: E402
 from idgi_tf.metrics import information, pic_pair  # noqa: E402
 from idgi_tf.models import pixel_model  # noqa: E402
+from idgi_tf.runtime import compiled_value  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import append_jsonl, machine, optional, photo, timed  # noqa: E402

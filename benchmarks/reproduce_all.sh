@@ -30,7 +30,7 @@ MODELS=${MODELS:-"DenseNet121 DenseNet169 DenseNet201 InceptionV3 MobileNetV2 Re
 
 for model in $MODELS; do
   if [[ -n "$ONE_PROCESS" ]]; then
-    python -m idgi_tf.bench --model "$model" --data imagenet --imagenet-dir "$IMAGENET_DIR" \
+    python -m idgi_tf.bench run --model "$model" --data imagenet --imagenet-dir "$IMAGENET_DIR" \
       --steps "$STEPS" ${LIMIT:+--limit "$LIMIT"} --devices all \
       --shard "$SHARD_OFFSET/$SHARDS_TOTAL" --out "$OUT/$model" --quiet
     python -m idgi_tf.bench report "$OUT/$model"
@@ -38,7 +38,7 @@ for model in $MODELS; do
   fi
   for (( gpu = 0; gpu < GPUS; gpu++ )); do
     shard=$(( SHARD_OFFSET + gpu ))
-    CUDA_VISIBLE_DEVICES=$gpu python -m idgi_tf.bench --model "$model" --data imagenet \
+    CUDA_VISIBLE_DEVICES=$gpu python -m idgi_tf.bench run --model "$model" --data imagenet \
       --imagenet-dir "$IMAGENET_DIR" --steps "$STEPS" ${LIMIT:+--limit "$LIMIT"} \
       --shard "$shard/$SHARDS_TOTAL" --out "$OUT/$model" --quiet &
   done

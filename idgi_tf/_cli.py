@@ -1,4 +1,4 @@
-"""What the command lines share: one-line errors and loading a zoo model from ``--weights``."""
+"""What the command lines share: the parser, one-line errors, comma lists and loading a zoo model from ``--weights``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,38 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 class CommandError(Exception):
     """A bad argument or missing input, reported as one line without a traceback."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`CommandError`: one line (``argument --x: ...``) instead of the usage."""
+
+    def error(self, message):
+        raise CommandError(message)
+
+
+def comma_list(choices):
+    """``type=`` for a comma-separated subset of ``choices``: a tuple of names, repeats dropped, order kept."""
+    choices = tuple(choices)
+
+    def parse(text: str) -> tuple:
+        names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        unknown = [name for name in names if name not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"takes a comma-separated subset of {','.join(choices)}, got {text!r}")
+        return names
+
+    return parse
+
+
+def positive_int(text: str) -> int:
+    """``type=`` for a count: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def check_weights(weights: str) -> str:

@@ -7,9 +7,9 @@ TensorBoard (``tf.summary``) or, without ``log_dir``, to ``callback.history``:
 
 * ``attributions/<method>_<rule>``: a :func:`idgi_tf.viz.plot_attributions`
   figure rendered to an image, one row per image (input, heatmap, overlay);
-* ``<metric>/<method>_<rule>``: the mean score (``insertion`` and
-  ``deletion``: the probability AUC; ``localization``: ROC-AUC against
-  ``masks``; ``mufidelity``);
+* ``<metric>/<method>_<rule>``: the mean of the metric's first headline score in
+  :data:`idgi_tf.metrics.METRICS` (``insertion`` and ``deletion``: the probability AUC;
+  ``localization``: ROC-AUC against ``masks``; ``mufidelity``; ...);
 * ``completeness_gap/<method>_<rule>``: mean ``|sum A - (f(x) - f(start))|``
   for path methods (0 for IDGI, up to rounding; shrinks with steps for IG);
 * ``values/<method>_<rule>``: a histogram of the attribution values.
@@ -28,12 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import _checks, metrics, viz
-from ._model import JIT_AUTO, call_model, num_classes, resolve_jit
-from .attribution.methods import METHOD_NAMES, METHODS, PATH_INTEGRALS, attribute
+from .attribution.methods import METHODS, PATH_INTEGRALS, attribute
 from .attribution.modified_gradients import MODIFIED_GRADIENT_METHODS, modified_model
 from .attribution.rules import RULES
+from .runtime import JIT_AUTO, call_model, num_classes, resolve_jit
 
-CALLBACK_METRICS = ("insertion", "deletion", "localization", "mufidelity")
 OUTPUTS = ("probability", "logit")
 
 
@@ -64,6 +63,15 @@ def _writable_folder(path, name: str) -> str:
     return path
 
 
+def _checked_metrics(names, images: np.ndarray, masks) -> tuple:
+    """Rows of METRICS whose needs (masks, a minimum size, 8-bit images) these images and masks meet."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    for name in names:
+        _checks.choice(name, "metrics", tuple(metrics.METRICS))
+        metrics.METRICS[name].check(name, side=min(images.shape[1:3]), has_masks=masks is not None, images=images)
+    return names
+
+
 class AttributionCallback(keras.callbacks.Callback):
     """Log attributions of fixed images and their quality during ``model.fit``.
 
@@ -75,8 +83,9 @@ class AttributionCallback(keras.callbacks.Callback):
       methods: attribution methods (see :data:`idgi_tf.METHODS`), default IG.
       rules: step rules for path methods; ``"idgi"`` is skipped for methods without it.
       steps: Riemann steps of path methods (default 32: cheap enough for every epoch).
-      metrics: any of ``insertion``, ``deletion``, ``localization`` (needs
-        ``masks``), ``mufidelity``.
+      metrics: names from :data:`idgi_tf.metrics.METRICS` (``insertion``, ``deletion``, ``localization``
+        (needs ``masks``), ``mufidelity``, ...); what each row needs (masks, a minimum size, 8-bit images)
+        is checked here.
       masks: (N, H, W) region masks for ``localization``, 0/1 or bool.
       every_n_epochs: log after epochs n, 2n, ... (1-based).
       at_start: also log before training (as epoch 0).
@@ -88,7 +97,7 @@ class AttributionCallback(keras.callbacks.Callback):
         their layers are checked when training starts (``set_model``).
       batch_size: model inputs per pass.
       jit_compile: XLA for the attributions and the metrics: ``True``, ``False`` or
-        ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf._model.resolve_jit`).
+        ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf.runtime.resolve_jit`).
 
     ``history`` holds one dict per logged epoch: ``epoch``, ``scalars``
     (tag -> value), ``histograms`` (tag -> values) and ``images`` (tag -> RGB uint8).
@@ -109,18 +118,14 @@ class AttributionCallback(keras.callbacks.Callback):
         self.targets = None if targets is None else _checks.targets(targets, len(all_images), None)[: self.max_images]
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
         for method in methods:
-            _checks.choice(method, "methods", tuple(m for m in METHOD_NAMES if m != "smoothgrad"))
+            _checks.choice(method, "methods", tuple(m for m, row in METHODS.items() if row.wraps is None))
         self.methods = methods
         rules = (rules,) if isinstance(rules, str) else tuple(rules)
         for rule in rules:
             _checks.choice(rule, "rules", RULES)
         self.rules = rules
         self.steps = _checks.positive_int(steps, "steps")
-        self.metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-        for metric in self.metrics:
-            _checks.choice(metric, "metrics", CALLBACK_METRICS)
-        if "localization" in self.metrics and masks is None:
-            raise ValueError(f"metrics 'localization' needs masks of shape {self.images.shape[:3]}")
+        self.metrics = _checked_metrics(metrics, self.images, masks)
         self.masks = None if masks is None else _checks.binary_masks(
             np.asarray(masks)[: self.max_images], self.images.shape[:3], "masks")
         self.every_n_epochs = _checks.positive_int(every_n_epochs, "every_n_epochs")
@@ -195,15 +200,13 @@ class AttributionCallback(keras.callbacks.Callback):
         return record
 
     def _scores(self, tag: str, model, targets, attribution) -> dict:
+        """``<metric>/<tag>``: the mean of each metric's first headline score (its row in METRICS)."""
         scores = {}
-        for metric in self.metrics:
-            if metric == "localization":
-                scores[f"localization/{tag}"] = metrics.localization(attribution, self.masks).means()["roc_auc"]
-                continue
-            result = getattr(metrics, metric)(model, self.images, targets, attribution, batch_size=self.batch_size,
-                                              jit_compile=self.jit_compile)
-            key = "mufidelity" if metric == "mufidelity" else "probability"
-            scores[f"{metric}/{tag}"] = result.means()[key]
+        for name in self.metrics:
+            metric = metrics.METRICS[name]
+            result = metric.compute(model, self.images, targets, attribution, masks=self.masks,
+                                    batch_size=self.batch_size, jit_compile=self.jit_compile)
+            scores[f"{name}/{tag}"] = result.means()[metric.scores[0].key]
         return scores
 
     def _grid(self, attribution, epoch: int, tag: str) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
-from idgi_tf.attribution import integrate, occlusion, paths, rise, smoothgrad  # noqa: E402
+from idgi_tf import runtime  # noqa: E402
 
 # method: (the option that sets the number of chunks, few, many); occlusion's patch 16 gives 9
 # windows of a 48 x 40 image, patch 8 gives 30.
@@ -57,8 +57,7 @@ def _peak(call) -> int:
 
 
 def main(chunks_in_flight: int) -> None:
-    for module in (integrate, occlusion, paths, rise, smoothgrad):
-        module.CHUNKS_IN_FLIGHT = chunks_in_flight
+    runtime.CHUNKS_IN_FLIGHT = chunks_in_flight
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(0)
     relu = dict(padding="same", activation="relu")

@@ -153,18 +153,6 @@ def test_overlapping_occlusion_windows_give_the_mean_of_their_shares():
         np.testing.assert_allclose(ours[i], want, rtol=1e-4, atol=1e-7 * np.abs(want).max())
 
 
-@pytest.mark.parametrize("inner, extra", [("vg", {}), ("ig", {"steps": 6, "rule": ("plain", "idgi")}),
-                                          ("deeplift", {})])
-def test_smoothgrad_without_noise_is_the_wrapped_method(inner, extra):
-    model = relu_net(conv=True, bias=True, softmax=True)
-    x = inputs()
-    plain = idgi_tf.attribute(model, x, TARGETS, inner, **extra)
-    smooth = idgi_tf.attribute(model, x, TARGETS, "smoothgrad", inner=inner, noise=0.0, nsamples=3, batch_size=8,
-                               **extra)
-    for want, got in ((plain, smooth),) if not isinstance(plain, dict) else zip(plain.values(), smooth.values()):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7 * np.abs(want).max())
-
-
 def test_smoothgrad_averages_noisy_gradients_reproducibly():
     model = relu_net(conv=True, bias=True, softmax=True)
     x = inputs()

@@ -18,7 +18,7 @@ import pytest
 from idgi_tf.bench import main
 from idgi_tf.bench.results import read_rows, readable_npz, row_key, write_atomically
 
-BASE = ["--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "4", "--limit", "2",
+BASE = ["run", "--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "4", "--limit", "2",
         "--chunk", "1", "--methods", "ig,vg", "--metrics", "localization"]
 ROWS = 2 * 3  # 2 images x (IG plain, IG IDGI, VG)
 bench_run = importlib.import_module("idgi_tf.bench.run")  # the module, not the function idgi_tf.bench.run
@@ -222,7 +222,7 @@ def test_library_versions_are_recorded_not_compared(copy, capsys):
 
 def test_a_rerun_says_every_row_was_there_with_a_misclassified_image(tmp_path, capsys):
     # EfficientNetLite0 misclassifies the 4th sample photo: chunk 2 holds one right and one wrong image.
-    argv = ["--model", "EfficientNetLite0", "--limit", "4", "--chunk", "2", "--methods", "vg", "--metrics",
+    argv = ["run", "--model", "EfficientNetLite0", "--limit", "4", "--chunk", "2", "--methods", "vg", "--metrics",
             "localization", "--quiet", "--out", str(tmp_path)]
     assert main(argv) == 0
     counts = "4 images seen, 3 explained, 1 misclassified (skipped)"

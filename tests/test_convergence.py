@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CountingModel, bias_free_relu_cnn
+from helpers import CountingModel, bias_free_relu_cnn
 
 import idgi_tf
 from idgi_tf.attribution import paths

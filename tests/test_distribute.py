@@ -21,7 +21,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1", "/cpu:2"])
 import keras
 import idgi_tf
-from idgi_tf._model import on_replicas
+from idgi_tf.runtime import on_replicas
 """
 
 

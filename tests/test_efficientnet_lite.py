@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 import idgi_tf
-from idgi_tf import data, efficientnet_lite, models, paths, torch_pth
+from idgi_tf import data, models
+from idgi_tf.attribution import paths
+from idgi_tf.models import efficientnet_lite, torch_pth
 
 
 @pytest.fixture(scope="module")

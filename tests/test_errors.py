@@ -74,7 +74,6 @@ class CountingModel:
 @pytest.mark.parametrize(
     "method, options, error, pattern",
     [
-        ("ig", {"lowpass": -1}, ValueError, r"lowpass must lie in \(0.0, inf\], got -1"),
         ("occlusion", {"patch": 40}, ValueError, "^patch must be at most the image's shorter side 32, got 40$"),
         ("occlusion", {"patch": 4, "stride": 12}, ValueError, "stride must be at most patch \\(4\\).*stride=12"),
         ("rise", {"seed": 1.7}, TypeError, "seed must be an integer, got 1.7"),

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 import idgi_tf
 from idgi_tf import metrics, models
-from idgi_tf._model import resolve_jit
 from idgi_tf.bench.cli import main as bench_main
+from idgi_tf.runtime import resolve_jit
 
 RTOL = 1e-5
 
@@ -96,7 +96,7 @@ def test_bench_rows_with_and_without_xla_agree(tmp_path, capsys):
     rows = {}
     for jit in ("on", "off"):
         out = tmp_path / jit
-        assert bench_main(["--model", "MobileNetV2", "--weights", "none", "--input-size", "48", "--steps", "3",
+        assert bench_main(["run", "--model", "MobileNetV2", "--weights", "none", "--input-size", "48", "--steps", "3",
                            "--limit", "2", "--chunk", "2", "--methods", "ig,vg", "--metrics", "insertion,localization",
                            "--jit", jit, "--quiet", "--out", str(out)]) == 0
         rows[jit] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
@@ -108,6 +108,7 @@ def test_bench_rows_with_and_without_xla_agree(tmp_path, capsys):
         np.testing.assert_allclose(on["insertion_curve"], off["insertion_curve"], rtol=RTOL, atol=1e-7)
         np.testing.assert_allclose(on["roc_auc"], off["roc_auc"], rtol=1e-4)
     capsys.readouterr()
-    assert bench_main(["--model", "MobileNetV2", "--jit", "bogus"]) == 2
+    assert bench_main(["run", "--model", "MobileNetV2", "--jit", "bogus"]) == 2
     error = capsys.readouterr().err
-    assert "--jit must be auto, on, off, got 'bogus'" in error and error.count("\n") == 1
+    assert "argument --jit: invalid choice: 'bogus' (choose from 'auto', 'on', 'off')" in error
+    assert error.count("\n") == 1

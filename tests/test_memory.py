@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import idgi_tf
-from idgi_tf._model import CHUNKS_IN_FLIGHT
+from idgi_tf import runtime
 
 CASES = [
     ("ig", {"steps": 9, "rule": ("plain", "idgi")}),
@@ -72,7 +72,19 @@ def test_every_compiled_loop_runs_one_chunk_at_a_time(method, options):
     loops = [loop for function in net._idgi_tf_compiled.values()
              for concrete in function._list_all_concrete_functions() for loop in while_loops(concrete)]
     assert loops, "no compiled loop found"
-    assert CHUNKS_IN_FLIGHT == 1 and all(iterations == 1 for _, iterations in loops), loops
+    assert runtime.CHUNKS_IN_FLIGHT == 1 and all(iterations == 1 for _, iterations in loops), loops
+
+
+@pytest.mark.parametrize("method, options", CASES, ids=[f"{m}-{len(o)}" for m, o in CASES])
+def test_every_compiled_loop_reads_the_one_chunks_setting(method, options, monkeypatch):
+    """``allocator_probe.py 10`` patches ``runtime.CHUNKS_IN_FLIGHT`` alone: every loop must read it there."""
+    monkeypatch.setattr(runtime, "CHUNKS_IN_FLIGHT", 3)
+    net = tiny_net()
+    x = np.random.default_rng(1).uniform(0, 255, (3, 9, 7, 1)).astype(np.float32)
+    idgi_tf.attribute(net, x, [0, 1, 2], method, batch_size=4, **options)
+    loops = [loop for function in net._idgi_tf_compiled.values()
+             for concrete in function._list_all_concrete_functions() for loop in while_loops(concrete)]
+    assert loops and all(iterations == 3 for _, iterations in loops), loops
 
 
 @pytest.fixture(scope="module")

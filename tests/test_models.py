@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import photos
+from helpers import photos
 
 import idgi_tf
 from idgi_tf.models import Preprocess, pixel_model, preprocess

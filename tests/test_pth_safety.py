@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from idgi_tf import torch_pth
+from idgi_tf.models import torch_pth
 
 # Each crafted case loads in the child with at most this much peak-RSS growth and time.
 MAX_RSS_GROWTH_MB = 100

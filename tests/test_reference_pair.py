@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import value_and_grad
+from helpers import value_and_grad
 from saliency.core import blur_ig, guided_ig, integrated_gradients
 from test_attribute import official_idgi
 

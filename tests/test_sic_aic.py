@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import photos
+from helpers import photos
 
 import idgi_tf
 from idgi_tf import metrics

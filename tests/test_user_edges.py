@@ -9,7 +9,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import photos
+from helpers import photos
 from skimage import data as skdata
 from skimage.transform import resize
 

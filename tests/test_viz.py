@@ -208,7 +208,7 @@ def test_metric_curves_are_the_results_curves(model, images, targets):
 def test_spectra_and_cutoff_search_figures_carry_their_data(model, images, targets):
     maps = idgi_tf.attribute(model, images, targets, "vg")
     frequencies, power = spectral.power_spectrum(maps)
-    ax = viz.plot_spectra(frequencies, {"VG": power.mean(axis=0)}).axes[0]
+    ax = viz.plot_spectra(frequencies, {"VG": power.mean(axis=0)}, normalise=False).axes[0]
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), frequencies[1:])  # no zero frequency on log x
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), power.mean(axis=0)[1:])
     assert ax.get_xscale() == ax.get_yscale() == "log"
@@ -269,8 +269,8 @@ def test_figure3_command_writes_its_file_and_bad_arguments_give_one_line(tmp_pat
 
 def test_figure3_rows_are_methods_and_vg_has_no_idgi_cell(model, images, targets):
     figure = viz.figure3(model, images[0], int(targets[0]), methods=("ig", "vg"), steps=4, title="t")
-    grid = np.array(figure.axes).reshape(2, 3)
-    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["IG", "Vanilla Gradient"]
+    grid = np.array(figure.axes[:6]).reshape(2, 3)  # the colour bar's axes come last
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["IG", "VG"]  # the titles of METHODS
     assert not grid[1, 2].images and grid[0, 2].images
     ig = idgi_tf.attribute(model, images[:1], targets[:1], "ig", steps=4)[0]
     np.testing.assert_array_equal(cell_colours(grid[0, 1].images[0]), viz.heatmap(ig, cmap="gray"))
@@ -281,3 +281,86 @@ def test_figure3_command_as_a_subprocess(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "model name must be one of" in done.stderr.strip().splitlines()[-1]
+
+
+def sic_result(seed: int, images: int = 4, skipped: int = 0, information: str = "msssim") -> metrics.MetricResult:
+    """A SIC/AIC result as sic_aic returns it: 25 points per image (the first ``skipped`` images NaN)."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(0, 1, (images, 25)), axis=1)
+    sic, aic = np.clip(x + rng.normal(0, 0.2, x.shape), 0, 1), (rng.uniform(0, 1, x.shape) < x).astype(float)
+    for array in (x, sic, aic):
+        array[:skipped] = np.nan
+    scores = {"sic": np.where(np.arange(images) < skipped, np.nan, 0.5),
+              "aic": np.where(np.arange(images) < skipped, np.nan, 0.5)}
+    return metrics.MetricResult(name="sic_aic", scores=scores, x=(np.arange(100) + 0.5) / 100,
+                                curves={"points_information": x, "points_sic": sic, "points_aic": aic},
+                                counts={"images": images}, options={"information": information})
+
+
+def test_binned_curves_have_as_many_bins_as_the_points_support_and_a_band():
+    """4 images x 25 points are 10 bins of 10 points, not the paper's 100 bins of one point (a zig-zag)."""
+    from idgi_tf.metrics.sic_aic import binned_curve
+
+    result = sic_result(0)
+    x, y = result.curves["points_information"].ravel(), result.curves["points_sic"].ravel()
+    assert viz.plots.supported_bins(x.size) == 10 and viz.plots.supported_bins(50_000 * 25) == 100
+    ax = viz.plot_binned_curves([x], {"IG": y}, statistic="median", title="SIC").axes[0]
+    line, band = ax.get_lines()[0], ax.collections[0]
+    np.testing.assert_allclose(line.get_xdata(), (np.arange(10) + 0.5) / 10)
+    np.testing.assert_allclose(line.get_ydata(), binned_curve(x, y, 10, np.median))
+    low = binned_curve(x, y, 10, lambda v: np.percentile(v, 25))
+    high = binned_curve(x, y, 10, lambda v: np.percentile(v, 75))
+    vertices = band.get_paths()[0].vertices
+    assert np.isclose(vertices[:, 1].min(), low.min()) and np.isclose(vertices[:, 1].max(), high.max())
+    assert ax.get_title() == "SIC (10 bins)"
+    centres, mean, below, above = viz.binned_band(x, y, statistic="mean", bins=5)
+    assert centres.size == 5 and (below <= mean).all() and (mean <= above).all()
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        viz.binned_band(x, y, statistic="mode")
+
+
+def test_binned_curves_put_each_path_beside_its_idgi_line_in_one_panel():
+    x = np.linspace(0, 1, 200)
+    figure = viz.plot_binned_curves(x, {"IG": x, "IG+IDGI": x ** 2, "VG": 1 - x}, panels=True, title="AIC")
+    assert [ax.get_title() for ax in figure.axes] == ["IG", "VG"]
+    assert [[line.get_label() for line in ax.get_lines()] for ax in figure.axes] == [["IG", "IG+IDGI"], ["VG"]]
+    assert figure.get_suptitle() == "AIC (20 bins)"
+    with pytest.raises(ValueError, match="ax takes one panel"):
+        viz.plot_binned_curves(x, {"IG": x, "VG": x}, panels=True, ax=Figure().subplots())
+
+
+def test_metric_curve_titles_name_the_metric_as_the_paper_the_model_and_the_images(model, images, targets):
+    maps = idgi_tf.attribute(model, images, targets, "vg")
+    insertion = metrics.insertion(model, images, targets, maps, step=0.25)
+    assert viz.plot_metric_curves(insertion, model="tiny").axes[0].get_title() == "Insertion: tiny, 3 images"
+    results = {"IG": sic_result(1, skipped=1), "IG+IDGI": sic_result(2, skipped=1)}
+    ax = viz.plot_metric_curves(results, curve="sic", model="EfficientNetLite0").axes[0]
+    assert ax.get_title() == "SIC, MS-SSIM: EfficientNetLite0, 3 images (7 bins)"  # 75 points of 3 scored images
+    assert len(ax.get_lines()) == 2 and len(ax.collections) == 2
+    aic = viz.plot_metric_curves(sic_result(3, information="entropy"), curve="aic").axes[0]
+    assert aic.get_title() == "AIC, normalised entropy: 4 images (10 bins)"
+    assert viz.figure_title("Insertion", "VGG16", 1) == "Insertion: VGG16, 1 image"
+
+
+def test_spectra_are_normalised_to_compare_shapes_and_mark_the_cutoff():
+    frequencies = np.arange(0.0, 17.0)
+    shape = 1.0 / (1.0 + frequencies) ** 2
+    ax = viz.plot_spectra(frequencies, {"VG": 1e6 * shape, "RISE": shape}, cutoff=15).axes[0]
+    vg, rise = ax.get_lines()[:2]
+    np.testing.assert_allclose(vg.get_ydata(), rise.get_ydata())  # same shape, scales a million apart
+    np.testing.assert_allclose(vg.get_ydata().sum(), 1.0)
+    assert ax.get_ylabel() == "share of the power"
+    cutoff = [line for line in ax.get_lines() if line.get_label() == "cutoff (15 cycles)"]
+    assert len(cutoff) == 1 and list(cutoff[0].get_xdata()) == [15, 15]
+    assert "cutoff (15 cycles)" in [text.get_text() for text in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="cutoff must be a positive frequency"):
+        viz.plot_spectra(frequencies, {"VG": shape}, cutoff=0)
+
+
+def test_figure3_grids_say_what_the_gray_levels_mean(model, images, targets):
+    figure = viz.figure3(model, images[0], int(targets[0]), methods=("vg",), steps=4)
+    assert len(figure.axes) == 4  # image, plain, +IDGI, and the colour bar
+    note = figure.axes[-1].get_ylabel()
+    assert note == "Σ|map| over channels / its 99th percentile, clipped to [0, 1]" == viz.scale_note()
+    assert figure.get_suptitle() == f"target {int(targets[0])} {idgi_tf.data.class_name(int(targets[0]))}: " \
+        f"{model.name}, 1 image"

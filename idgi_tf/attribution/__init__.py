@@ -9,7 +9,7 @@ Conventions and equations: docs/attribution.md.
 """
 
 from . import convergence, integrate, methods, modified_gradients, occlusion, paths, rise, rules, smoothgrad
-from .methods import METHODS, attribute, explained_output, path_start
+from .methods import METHODS, attribute, explained_output, path_start, smoothed
 
 __all__ = ["METHODS", "attribute", "convergence", "explained_output", "integrate", "methods", "modified_gradients",
-           "occlusion", "path_start", "paths", "rise", "rules", "smoothgrad"]
+           "occlusion", "path_start", "paths", "rise", "rules", "smoothed", "smoothgrad"]

@@ -16,7 +16,7 @@ step vectors, rule contributions) are float32 like the model's gradients;
 paths compute in float64 where precision needs it and hand back float32; each
 chunk's contributions are summed in float32 and added to the running sums in
 float64, and ``f`` is float64. No image-sized zeros are constants (see
-:func:`idgi_tf._model.fresh_zeros`), so nothing outlives a call.
+:func:`idgi_tf.runtime.fresh_zeros`), so nothing outlives a call.
 
 Besides the sums, the loop returns ``f`` at the path's first and last points
 (``OUTPUT_AT_START``, ``OUTPUT_AT_END``): the values that completeness
@@ -27,9 +27,19 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
-from .._model import CHUNKS_IN_FLIGHT, cached, explained_value_and_grad, fresh_zeros
+from .. import runtime
+from ..runtime import (
+    cached,
+    call_padded,
+    explained_value_and_grad,
+    fresh_zeros,
+    image_groups,
+    on_replicas,
+    replica_count,
+)
 from . import rules as rules_lib
 
 OUTPUT_AT_START = "output_at_start"
@@ -96,7 +106,7 @@ def integrate(model, path, rule_names, points_per_chunk, images, baseline, targe
         lambda k, *_: k < num_chunks,
         body,
         (tf.constant(0), path.init_state(images, baseline), sums, last, tf.zeros([n], tf.float64)),
-        parallel_iterations=CHUNKS_IN_FLIGHT,
+        parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
     )
     # The path's last point has no segment after it: delta_f = 0. Padding past it repeats it, so the
     # last chunk's last f is f at the path's end.
@@ -122,3 +132,62 @@ def compiled_integrate(model, path, rule_names, points_per_chunk, jit_compile=Fa
             jit_compile=bool(jit_compile),
         ),
     )
+
+
+# --------------------------------------------------------------------------- groups of images
+
+
+def chunk_size(path, images_per_group: int, batch_size: int) -> int:
+    """Points per image per model pass: fill ``batch_size``, pad as little as possible."""
+    if path.sequential:
+        return 1
+    chunk = min(max(1, batch_size // images_per_group), path.num_points)
+    num_chunks = -(-path.num_points // chunk)
+    return -(-path.num_points // num_chunks)
+
+
+def in_groups(run, arrays, group: int, jit: bool):
+    """``(slice, outputs)`` of the group function ``run`` over consecutive groups of the rows of ``arrays``.
+
+    Each group is split over the replicas. Under XLA the last group is padded to the others' size (one
+    compilation serves all). Otherwise a lone last image still runs as a pair: a batch of one can get
+    other kernels than any larger batch (oneDNN on CPU), which Guided IG's feature selection amplifies.
+    """
+    split = functools.partial(on_replicas, run)
+    for part in image_groups(len(arrays[0]), group):
+        count = part.stop - part.start
+        yield part, call_padded(split, [array[part] for array in arrays],
+                                group if jit else (2 if count == 1 < group else count))
+
+
+def stitched(run, arrays, group: int, jit: bool, on_done=None) -> tuple[dict, dict]:
+    """``run``'s outputs over all rows of ``arrays``, group by group: ``(outputs, sums)``.
+
+    ``outputs``: each image-shaped output as float32 (stored per group, so no float64 copy of every map
+    lives at once), each per-image value as float64; ``sums``: each image-shaped output's per-image sum,
+    taken in float64 before the cast (completeness compares it). ``on_done(count)`` after each group.
+    """
+    outputs, sums = {}, {}
+    for part, results in in_groups(run, arrays, group, jit):
+        for key, value in results.items():
+            if key not in outputs:
+                outputs[key] = np.empty((len(arrays[0]), *value.shape[1:]), np.float32 if value.ndim > 1 else float)
+                if value.ndim > 1:
+                    sums[key] = np.empty(len(arrays[0]))
+            outputs[key][part] = value
+            if value.ndim > 1:
+                sums[key][part] = value.sum(axis=tuple(range(1, value.ndim)))
+        if on_done is not None:
+            on_done(part.stop - part.start)
+    return outputs, sums
+
+
+def integrate_subset(model, images, baseline, targets, batch_size: int, jit: bool, path, rule_names, index):
+    """The integral of ``path`` under ``rule_names`` for ``images[index]``, with ``f`` at the path's ends,
+    in groups of ``batch_size`` per replica (as ``attribute``): ``{key: float64 array}``."""
+    replicas = replica_count()
+    group = min(len(index), batch_size * replicas)
+    chunk = chunk_size(path, -(-group // replicas), batch_size)
+    run = compiled_integrate(model, path, tuple(rule_names), chunk, jit)
+    parts = list(in_groups(run, [images[index], baseline[index], targets[index]], group, jit))
+    return {key: np.concatenate([outputs[key] for _, outputs in parts]) for key in parts[0][1]}

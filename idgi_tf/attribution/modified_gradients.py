@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 
 from .. import _checks
-from .._model import cached, fresh_zeros
+from ..runtime import cached, fresh_zeros
 
 EPSILON = 1e-4
 RESCALE_TOLERANCE = 1e-5

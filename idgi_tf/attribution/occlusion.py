@@ -17,7 +17,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from .._model import CHUNKS_IN_FLIGHT, cached, explained_value, fresh_zeros
+from .. import runtime
+from ..runtime import cached, explained_value, fresh_zeros
 
 
 def check_patch(patch: int, height: int, width: int) -> None:
@@ -88,7 +89,7 @@ def occlusion(model, patch, stride, windows_per_pass, images, baseline, targets)
 
     _, sums = tf.while_loop(
         lambda r, _: r < -(-count // k), body, (tf.constant(0), fresh_zeros([n, height, width], tf.float64)),
-        parallel_iterations=CHUNKS_IN_FLIGHT,
+        parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
     )
     share = sums / coverage(height, width, patch, stride)[None] / float(patch * patch * channels)
     return {"plain": tf.repeat(share[..., None], channels, axis=-1)}

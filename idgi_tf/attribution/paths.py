@@ -24,8 +24,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import tensorflow as tf
 
-from .. import _checks
-from .._model import CHUNKS_IN_FLIGHT, fresh_zeros
+from .. import _checks, runtime
+from ..runtime import fresh_zeros
 
 
 @runtime_checkable
@@ -408,6 +408,6 @@ class Guided:
             sub_move,
             (x_cur, active),
             maximum_iterations=max(64, 4 * math.ceil(1.0 / self.fraction)),
-            parallel_iterations=CHUNKS_IN_FLIGHT,
+            parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
         )
         return tf.reshape(x_next, shape)

@@ -21,7 +21,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from .._model import CHUNKS_IN_FLIGHT, cached, explained_value, fresh_zeros
+from .. import runtime
+from ..runtime import cached, explained_value, fresh_zeros
 
 
 def mask_draws(nmasks: int, seed: int, cells: int, p: float, height: int, width: int):
@@ -68,7 +69,7 @@ def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, target
 
     _, sums = tf.while_loop(
         lambda r, _: r < -(-nmasks // k), body, (tf.constant(0), fresh_zeros([n, height, width], tf.float64)),
-        parallel_iterations=CHUNKS_IN_FLIGHT,
+        parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
     )
     saliency = sums / (nmasks * p)
     return {"plain": tf.repeat(saliency[..., None] / channels, channels, axis=-1)}

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .._model import CHUNKS_IN_FLIGHT, fresh_zeros
+from .. import runtime
+from ..runtime import fresh_zeros
 
 
 def sample_noise(seed, image_index, sample, shape):
@@ -49,7 +50,7 @@ def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, image
         samples = r * k + pass_offsets
         draws = tf.map_fn(
             lambda pair: sample_noise(seed, pair[0], pair[1], shape),
-            (pass_images, samples), fn_output_signature=tf.float32, parallel_iterations=CHUNKS_IN_FLIGHT,
+            (pass_images, samples), fn_output_signature=tf.float32, parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
         )
         noisy = tf.reshape(images[None] + spread[None] * tf.reshape(draws, [k, n, *shape]), [k * n, *shape])
         out = inner(noisy, tiled_baseline, tiled_targets)
@@ -59,5 +60,5 @@ def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, image
 
     zeros = {rule: fresh_zeros([n, *shape], tf.float64) for rule in rule_names}
     _, sums = tf.while_loop(lambda r, _: r < -(-nsamples // k), body, (tf.constant(0), zeros),
-                            parallel_iterations=CHUNKS_IN_FLIGHT)
+                            parallel_iterations=runtime.CHUNKS_IN_FLIGHT)
     return {rule: value / nsamples for rule, value in sums.items()}

@@ -1,8 +1,9 @@
 """Aggregate results rows into the IDGI paper's Tables 1-4, with the paper's values beside ours.
 
-Per (model, method, rule): the mean over images of the Insertion AUCs and of
-the localization scores; SIC/AIC as the area under the curve binned over all
-images' points (median per bin for SIC, mean for AIC; docs/metrics.md#sic-and-aic).
+Per (model, method, rule), each headline score of :data:`idgi_tf.metrics.METRICS` as its row says
+(``Score.aggregate``): the mean over images (Insertion, localization), or for SIC/AIC the area under the
+curve binned over all images' points (median per bin for SIC, mean for AIC; docs/metrics.md#sic-and-aic).
+Columns are titled and ordered by :data:`idgi_tf.METHODS`.
 The paper's values are ``benchmarks/paper_tables.csv`` (shipped in the package).
 """
 
@@ -16,68 +17,40 @@ import sys
 
 import numpy as np
 
-from .. import data
-from ..metrics.sic_aic import binned_curve
+from .. import data, metrics, viz
+from ..attribution.methods import METHODS
 from ..models import ALIASES
-from ..viz import plot_curves, save
 from ..viz.figure import maps_grid
 from .results import merged_rows, readable_npz, write_atomically
+from .run import LOWPASS_SUFFIX
 
-# (method, rule) -> the paper's column
-COLUMNS = {
-    ("ig", "plain"): "IG", ("ig", "idgi"): "IG+IDGI",
-    ("gig", "plain"): "GIG", ("gig", "idgi"): "GIG+IDGI",
-    ("blurig", "plain"): "BlurIG", ("blurig", "idgi"): "BlurIG+IDGI",
-    ("vg", "plain"): "VG",
-}
-# the same, low-passed (--lowpass); shown only when a run has them
-LOWPASS_COLUMNS = {(method, rule + "+lowpass"): name + "+LP" for (method, rule), name in COLUMNS.items()}
+RULE_SUFFIXES = {"plain": "", "idgi": "+IDGI"}
+# (method, rule) -> the paper's column: the method's title and rule, in METHODS order
+COLUMNS = {(name, rule): method.title + suffix for name, method in METHODS.items()
+           for rule, suffix in RULE_SUFFIXES.items() if rule in method.rules}
+# the same, low-passed (--lowpass)
+LOWPASS_COLUMNS = {(method, rule + LOWPASS_SUFFIX): name + "+LP" for (method, rule), name in COLUMNS.items()}
 ALL_COLUMNS = {**COLUMNS, **LOWPASS_COLUMNS}
-# metric key -> (table, title); a row holds it under the field of the same name,
-# or for SIC/AIC under sic_aic_<information>
-METRICS = {
-    "insertion_probability": ("1", "Insertion score with probability (higher is better)"),
-    "insertion_ratio": ("1", "Insertion score with probability ratio (higher is better)"),
-    "aic_entropy": ("2", "AUC AIC, normalised entropy (higher is better)"),
-    "sic_entropy": ("2", "AUC SIC, normalised entropy (higher is better)"),
-    "aic_msssim": ("3", "AUC AIC, MS-SSIM (higher is better)"),
-    "sic_msssim": ("3", "AUC SIC, MS-SSIM (higher is better)"),
-    "f1": ("4", "Localization F1 (higher is better)"),
-    "roc_auc": ("4", "Localization ROC AUC (higher is better)"),
-    "mae": ("4", "Localization MAE (lower is better)"),
-}
-BINS = 100
 FIGURE_GRIDS = 3  # Figure-3 grids drawn by the report, at most
 
 
 def paper_values() -> dict:
     """{(metric, model, column): value} from the paper's Tables 1-4 (Keras model names)."""
-    text = data._package_file("paper_tables.csv").read_text()
+    text = data.package_file("paper_tables.csv").read_text()
     return {
         (row["metric"], ALIASES.get(row["model"], row["model"]), row["column"]): float(row["value"])
         for row in csv.DictReader(io.StringIO(text))
     }
 
 
-def _field(metric: str) -> str:
-    return f"sic_aic_{metric.split('_')[1]}" if metric[:4] in ("aic_", "sic_") else metric
+def headline_scores() -> list:
+    """Every headline score of the metric table, in its order (read at call time: a new row shows at once)."""
+    return [score for metric in metrics.METRICS.values() for score in metric.scores]
 
 
-def _value(rows: list[dict], metric: str) -> tuple[float, int]:
+def _value(rows: list[dict], score) -> tuple[float, int]:
     """Our number for one cell and how many images it rests on."""
-    if metric[:4] in ("aic_", "sic_"):
-        kind, information = metric.split("_")
-        points = [row.get(_field(metric)) for row in rows]
-        points = [p for p in points if p is not None]
-        if not points:
-            return math.nan, 0
-        x = np.concatenate([p["information"] for p in points])
-        y = np.concatenate([p[kind] for p in points])
-        curve = binned_curve(x, y, BINS, np.median if kind == "sic" else np.mean)
-        return float(curve.mean()), len(points)
-    values = np.array([row[metric] for row in rows if row.get(metric) is not None], np.float64)
-    values = values[np.isfinite(values)]
-    return (float(values.mean()), int(values.size)) if values.size else (math.nan, 0)
+    return score.aggregate([row[score.field] for row in rows if row.get(score.field) is not None])
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -89,14 +62,14 @@ def aggregate(rows: list[dict]) -> list[dict]:
         if column is not None:
             groups.setdefault((row["model"], column), []).append(row)
     records = []
-    for metric, (table, _) in METRICS.items():
-        if not any(_field(metric) in row for row in rows):
+    for score in headline_scores():
+        if not any(score.field in row for row in rows):
             continue  # not computed in this run
         for (model, column), members in sorted(groups.items(), key=lambda item: item[0][0]):
-            ours, images = _value(members, metric)
-            theirs = paper.get((metric, model, column), math.nan)
-            records.append({"table": table, "metric": metric, "model": model, "column": column, "ours": ours,
-                            "paper": theirs, "difference": ours - theirs, "images": images})
+            ours, images = _value(members, score)
+            theirs = paper.get((score.name, model, column), math.nan)
+            records.append({"table": score.table or "", "metric": score.name, "model": model, "column": column,
+                            "ours": ours, "paper": theirs, "difference": ours - theirs, "images": images})
     return records
 
 
@@ -117,19 +90,20 @@ def markdown(records: list[dict], smoke: bool, missing=(), dropped=()) -> str:
     if dropped:
         lines += ["**INCOMPLETE: blank or torn lines left out: " + "; ".join(dropped) + ".**", ""]
     present = {r["column"] for r in records}
-    columns = list(COLUMNS.values()) + [c for c in LOWPASS_COLUMNS.values() if c in present]
-    for metric, (table, title) in METRICS.items():
-        mine = [r for r in records if r["metric"] == metric]
+    columns = [c for c in ALL_COLUMNS.values() if c in present]
+    for score in headline_scores():
+        mine = [r for r in records if r["metric"] == score.name]
         if not mine:
             continue
-        lines += [f"## Table {table}: {title}", "", "| Model | " + " | ".join(columns) + " | images |",
-                  "|---" * (len(columns) + 2) + "|"]
+        heading = f"{score.title} ({'higher' if score.higher_is_better else 'lower'} is better)"
+        lines += [f"## Table {score.table}: {heading}" if score.table else f"## {heading}", "",
+                  "| Model | " + " | ".join(columns) + " | images |", "|---" * (len(columns) + 2) + "|"]
         verdicts = []
         for model in sorted({r["model"] for r in mine}):
             cells = {r["column"]: r for r in mine if r["model"] == model}
             images = max(r["images"] for r in cells.values())
             lines.append(f"| {model} | " + " | ".join(_cell(cells.get(c)) for c in columns) + f" | {images} |")
-            verdicts.append(f"{model}: {idgi_verdict(cells, lower_is_better=metric == 'mae')}")
+            verdicts.append(f"{model}: {idgi_verdict(cells, lower_is_better=not score.higher_is_better)}")
         lines += ["", "Does IDGI improve its base path? " + "; ".join(verdicts) + ".", ""]
     return "\n".join(lines)
 
@@ -137,7 +111,7 @@ def markdown(records: list[dict], smoke: bool, missing=(), dropped=()) -> str:
 def idgi_verdict(cells: dict, lower_is_better: bool = False) -> str:
     """``IG yes (+0.041), GIG no (-0.003), ...``: each IDGI column against its plain path, as the paper compares."""
     parts = []
-    for base in ("IG", "GIG", "BlurIG"):
+    for base in (method.title for method in METHODS.values() if "idgi" in method.rules):
         plain, idgi = cells.get(base), cells.get(base + "+IDGI")
         if plain is None or idgi is None or math.isnan(plain["ours"]) or math.isnan(idgi["ours"]):
             continue
@@ -147,37 +121,36 @@ def idgi_verdict(cells: dict, lower_is_better: bool = False) -> str:
     return ", ".join(parts) or "n/a"
 
 
-def _mean_curves(rows: list[dict], field: str, kind: str | None = None):
-    """Per paper column: the mean insertion curve, or the SIC/AIC curve binned over all images."""
-    series = {}
+def _column_curves(rows: list[dict], curve) -> tuple[list, dict]:
+    """Per paper column, ``curve.combine`` of its rows' curves: ([x per column], {column: y})."""
+    xs, series = [], {}
     for key, column in ALL_COLUMNS.items():
-        members = [row for row in rows if (row["method"], row["rule"]) == key and row.get(field) is not None]
-        if not members:
-            continue
-        if kind is None:
-            series[column] = np.mean([row[field] for row in members], axis=0)
-        else:
-            x = np.concatenate([row[field]["information"] for row in members])
-            y = np.concatenate([row[field][kind] for row in members])
-            series[column] = binned_curve(x, y, BINS, np.median if kind == "sic" else np.mean)
-    return series
+        values = [row[curve.field] for row in rows if (row["method"], row["rule"]) == key
+                  and row.get(curve.field) is not None]
+        if values:
+            x, series[column] = curve.combine(values)
+            xs.append(x)
+    return xs, series
+
+
+def _figure_title(rows: list[dict], curve, smoke: str) -> str:
+    """"what: model, N images" (:func:`idgi_tf.viz.figure_title`): the images whose rows hold the curve."""
+    images = {(row["model"], row["image"]) for row in rows if row.get(curve.field) is not None}
+    models = ", ".join(sorted({model for model, _ in images}))
+    return viz.figure_title(curve.title, models, len(images)) + smoke
 
 
 def write_figures(rows: list[dict], directories, to: str) -> list[str]:
-    """``to/figures/``: mean Insertion and SIC/AIC curves per column, Figure-3 grids of the kept maps."""
+    """``to/figures/``: each metric's curves per column (as its table row says), Figure-3 grids of the kept maps."""
     folder = os.path.join(to, "figures")
     written = []
     smoke = " (SMOKE RUN: random weights)" if any(row.get("smoke") for row in rows) else ""
-    plots = [("insertion_curve", None, "insertion", "fraction of pixels inserted", "mean f(canvas)", "Insertion")]
-    plots += [(f"sic_aic_{info}", kind, f"{kind}_{info}", f"normalised {info}", f"{kind.upper()} (binned)",
-               f"{kind.upper()}, {info}") for info in ("entropy", "msssim") for kind in ("sic", "aic")]
-    for field, kind, name, xlabel, ylabel, title in plots:
-        series = _mean_curves(rows, field, kind)
+    for curve in (curve for metric in metrics.METRICS.values() for curve in metric.curves):
+        xs, series = _column_curves(rows, curve)
         if series:
-            length = len(next(iter(series.values())))
-            x = np.linspace(0, 1, length) if kind is None else (np.arange(BINS) + 0.5) / BINS
-            written.append(_save(plot_curves(x, series, xlabel=xlabel, ylabel=ylabel, title=title + smoke),
-                                 os.path.join(folder, f"{name}.png")))
+            figure = getattr(viz, curve.plot)(xs, series, xlabel=curve.xlabel, ylabel=curve.ylabel,
+                                              title=_figure_title(rows, curve, smoke), **curve.options)
+            written.append(_save(figure, os.path.join(folder, f"{curve.name}.png")))
     kept = sorted(os.path.join(d, "maps", f) for d in directories if os.path.isdir(os.path.join(d, "maps"))
                   for f in os.listdir(os.path.join(d, "maps")) if f.endswith(".npz"))
     torn = [path for path in kept if not readable_npz(path)]
@@ -186,7 +159,7 @@ def write_figures(rows: list[dict], directories, to: str) -> list[str]:
     for path in [path for path in kept if path not in torn][:FIGURE_GRIDS]:
         with np.load(path) as stored:
             maps = {tuple(key.split("__")): stored[key].astype(np.float32) for key in stored.files if "__" in key}
-            methods = list(dict.fromkeys(method for method, _ in maps))
+            methods = [method for method in METHODS if any(key[0] == method for key in maps)]
             label = int(stored["label"])
             image_id = os.path.basename(path)[: -len(".npz")]
             title = f"{image_id}: {label} {data.class_name(label)}{smoke}"
@@ -200,7 +173,7 @@ def _save(figure, path: str) -> str:
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f".{os.getpid()}.{name}")
     try:
-        os.replace(save(figure, temporary), path)
+        os.replace(viz.save(figure, temporary), path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

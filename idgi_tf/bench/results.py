@@ -200,17 +200,16 @@ def read_metadata(path: str) -> dict:
     return metadata
 
 
-def row_settings(row: dict, metadata: dict) -> dict:
-    """The settings (:data:`SETTINGS` and ``shard``) a row was made with.
+def row_settings(row: dict, path: str) -> dict:
+    """The settings (:data:`SETTINGS` and ``shard``) a row of the results file ``path`` was made with.
 
-    A row carries them in ``settings``; for rows written before that, ``run.json``'s (``metadata``)
-    with the row's own model, steps and shard.
+    Every row carries them in ``settings``; a row without them was written by an older version, whose
+    settings cannot be known, so it is refused.
     """
-    if "settings" in row:
-        return {**row["settings"], "shard": row.get("shard")}
-    known = {key: metadata[key] for key in (*SETTINGS, "shard") if key in metadata}
-    return {**known, "model": row["model"], "steps": row.get("steps", known.get("steps")),
-            "shard": row.get("shard", known.get("shard"))}
+    if not isinstance(row.get("settings"), dict):
+        raise CommandError(f"{path} holds a row without its settings (written by an older version): "
+                           f"rerun that run with --overwrite")
+    return {**row["settings"], "shard": row.get("shard")}
 
 
 def show(value) -> str:
@@ -243,7 +242,7 @@ def _sources(path: str, rows: list[dict]) -> list[_Source]:
     """The settings claimed by one results file (its rows must agree) and by its ``run*.json``."""
     meta_path = metadata_path(path)
     metadata = read_metadata(meta_path)
-    claims = {json.dumps({k: v for k, v in row_settings(row, metadata).items() if k in SETTINGS}, sort_keys=True)
+    claims = {json.dumps({k: v for k, v in row_settings(row, path).items() if k in SETTINGS}, sort_keys=True)
               for row in rows}
     if len(claims) > 1:
         differing = _differences([json.loads(claim) for claim in claims])

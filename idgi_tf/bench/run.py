@@ -23,9 +23,10 @@ import tensorflow as tf
 from .. import data, metrics, models, spectral
 from .._cli import CommandError
 from .._cli import load_model as cli_load_model
-from .._model import JIT_AUTO, resolve_jit
 from .._progress import LineProgress
-from ..attribution.methods import METHODS, attribute, spread_over_channels
+from ..attribution.methods import METHODS, attribute
+from ..metrics.table import PAPER_METRICS
+from ..runtime import JIT_AUTO, resolve_jit
 from .results import (
     SETTINGS,
     append_rows,
@@ -42,12 +43,8 @@ from .results import (
 )
 from .shards import Shard
 
-ALL_METHODS = ("ig", "gig", "blurig", "vg")
-ALL_METRICS = ("insertion", "sic_aic", "msssim", "localization")
+PAPER_METHODS = ("ig", "gig", "blurig", "vg")  # the paper's methods, the bench's default (any of METHODS runs)
 FIGURE_IMAGES = 2  # images whose maps a run keeps (OUT/maps/) for the report's Figure-3 grids
-
-
-BenchError = CommandError
 
 
 @dataclasses.dataclass
@@ -57,9 +54,9 @@ class Config:
     imagenet_dir: str | None = None
     boxes_dir: str | None = None
     limit: int | None = None
-    methods: tuple = ALL_METHODS
+    methods: tuple = PAPER_METHODS
     steps: int = 200
-    metrics: tuple = ALL_METRICS
+    metrics: tuple = PAPER_METRICS
     weights: str = "imagenet"
     input_size: int | None = None
     batch_size: int = 32
@@ -77,15 +74,15 @@ class Config:
         """The settings that change this run's numbers (:data:`results.SETTINGS`): kept in every row and run.json."""
         settings = {"model": models.canonical_name(self.model), "weights": self.weights, "data": self.data,
                     "limit": self.limit, "input_size": self.input_size, "steps": self.steps,
-                    "methods": [m for m in ALL_METHODS if m in self.methods],
-                    "metrics": [m for m in ALL_METRICS if m in self.metrics], "lowpass": self.lowpass,
+                    "methods": [m for m in METHODS if m in self.methods],
+                    "metrics": [m for m in metrics.METRICS if m in self.metrics], "lowpass": self.lowpass,
                     "seed": self.seed}
         assert tuple(settings) == SETTINGS
         return settings
 
     @property
     def jit_compile(self) -> bool:
-        """``--jit`` resolved for this machine (see :func:`idgi_tf._model.resolve_jit`)."""
+        """``--jit`` resolved for this machine (see :func:`idgi_tf.runtime.resolve_jit`)."""
         return resolve_jit(JIT_CHOICES[self.jit])
 
     @property
@@ -119,7 +116,7 @@ def distribution(devices: int | None):
     wanted = len(found) if devices is None else devices
     if wanted > len(found):
         kind = found[0].device_type if found else "GPU"
-        raise BenchError(f"--devices {devices} needs {devices} devices, but TensorFlow sees {len(found)} {kind}")
+        raise CommandError(f"--devices {devices} needs {devices} devices, but TensorFlow sees {len(found)} {kind}")
     if wanted == 1:
         return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy([device.name for device in found[:wanted]])
@@ -141,7 +138,7 @@ def candidates(config: Config, size: int):
         dataset = data.imagenet_validation(config.imagenet_dir, size, boxes_dir=config.boxes_dir,
                                            limit=config.limit)
     except FileNotFoundError as error:
-        raise BenchError(str(error)) from error
+        raise CommandError(str(error)) from error
     total = None if config.limit is None else len(range(index, config.limit, count))
 
     def examples():
@@ -163,32 +160,15 @@ def _chunks(items, size: int):
         yield chunk
 
 
-def _points(result: metrics.MetricResult, i: int):
-    """One image's SIC/AIC points, or None when the protocol skipped it."""
-    if np.isnan(result.curves["points_sic"][i]).all():
-        return None
-    return {key: result.curves[f"points_{key}"][i].tolist() for key in ("information", "sic", "aic")}
-
-
 def score_maps(model, images, labels, masks, maps, names, batch_size, jit_compile) -> list[dict]:
-    """The metric values of one map per image, as row fields."""
+    """The row fields of the metrics ``names`` (rows of :data:`idgi_tf.metrics.METRICS`), one dict per image."""
     fields = [{} for _ in images]
-    run = {"batch_size": batch_size, "jit_compile": jit_compile}
-    if "insertion" in names:
-        result = metrics.insertion(model, images, labels, maps, **run)
+    for name in names:
+        metric = metrics.METRICS[name]
+        result = metric.compute(model, images, labels, maps, masks=masks, batch_size=batch_size,
+                                jit_compile=jit_compile)
         for i, row in enumerate(fields):
-            row["insertion_probability"] = float(result.scores["probability"][i])
-            row["insertion_ratio"] = float(result.scores["ratio"][i])
-            row["insertion_curve"] = [round(float(v), 6) for v in result.curves["probability"][i]]
-    for name, information in (("sic_aic", "entropy"), ("msssim", "msssim")):
-        if name in names:
-            result = metrics.sic_aic(model, images, labels, maps, information=information, **run)
-            for i, row in enumerate(fields):
-                row[f"sic_aic_{information}"] = _points(result, i)
-    if "localization" in names:
-        result = metrics.localization(maps, masks)
-        for i, row in enumerate(fields):
-            row.update({key: float(result.scores[key][i]) for key in ("roc_auc", "f1", "mae")})
+            row.update(metric.row_fields(result, i))
     return fields
 
 
@@ -211,7 +191,7 @@ def _run(config: Config, progress: bool, replicas: int) -> dict:
         earlier = read_metadata(config.metadata_path)
         done_rows, handle = open_results(config.results_path)
         with handle:
-            _check_resume(config, done_rows, earlier)
+            _check_resume(config, done_rows)
             write_metadata(config, name, replicas, earlier if done_rows else {})
             torn_maps = _torn_maps(config.out)
             model = load_model(config)
@@ -265,7 +245,7 @@ def _lock_out(config: Config):
         os.makedirs(config.out, exist_ok=True)
         return lock_shard(config.lock_path)
     except OSError as error:
-        raise BenchError(f"--out {config.out!r} is not a folder this run can write to "
+        raise CommandError(f"--out {config.out!r} is not a folder this run can write to "
                          f"({error.strerror or error}); give a writable --out") from None
 
 
@@ -283,12 +263,12 @@ def _start_afresh(config: Config) -> None:
           flush=True)
 
 
-def _check_resume(config: Config, rows: list[dict], metadata: dict) -> None:
+def _check_resume(config: Config, rows: list[dict]) -> None:
     """Refuse to add rows beside rows made with other settings (every row is checked, not only run.json)."""
     wanted = {**config.settings, "shard": str(config.shard)}
     differ, count = {}, 0
     for row in rows:
-        found = {key: value for key, value in row_settings(row, metadata).items()
+        found = {key: value for key, value in row_settings(row, config.results_path).items()
                  if key in wanted and show(value) != show(wanted[key])}
         count += bool(found)
         for key, value in found.items():
@@ -296,7 +276,7 @@ def _check_resume(config: Config, rows: list[dict], metadata: dict) -> None:
     if differ:
         parts = ", ".join(f"--{key.replace('_', '-')} {' / '.join(values)} (now {show(wanted[key])})"
                           for key, values in differ.items())
-        raise BenchError(f"{config.results_path} holds {count} rows made with other settings: {parts}; rerun with "
+        raise CommandError(f"{config.results_path} holds {count} rows made with other settings: {parts}; rerun with "
                          f"those settings, give another --out, or add --overwrite to delete this shard's rows")
 
 
@@ -379,7 +359,7 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts, t
     images, labels, masks = (np.stack([item[k] for item in chunk]) for k in (1, 2, 3))
     labels = labels.astype(np.int32)
     if not config.smoke:
-        right = np.argmax(model.predict(images, verbose=0, batch_size=config.batch_size), axis=1) == labels
+        right = data.correct_predictions(model, images, labels, batch_size=config.batch_size)
         counts["misclassified"] += int((~right).sum())
         ids = [i for i, keep in zip(ids, right) if keep]
         images, labels, masks = images[right], labels[right], masks[right]
@@ -400,8 +380,8 @@ def _explain_chunk(model, name, chunk, config, rules_of, done, handle, counts, t
                          jit_compile=config.jit_compile)
         report.step(len(ids), f"{method} maps")
         if config.lowpass is not None:
-            maps.update({f"{rule}{LOWPASS_SUFFIX}": spread_over_channels(spectral.lowpass(maps[rule], config.lowpass),
-                                                                         images.shape[-1]) for rule in base})
+            maps.update({f"{rule}{LOWPASS_SUFFIX}": spectral.spread_over_channels(
+                spectral.lowpass(maps[rule], config.lowpass), images.shape[-1]) for rule in base})
         kept.update({(method, rule): maps[rule] for rule in base})
         for rule in todo:
             fields = score_maps(model, images, labels, masks, maps[rule], config.metrics, config.batch_size,

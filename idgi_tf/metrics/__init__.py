@@ -3,6 +3,7 @@
 Metrics take ``(model, images, targets, maps)`` (or ``(maps, masks)``) and
 never compute attributions themselves. Every metric accepts 3-D maps
 (N, H, W, C), reduced to 2-D with :func:`reduce_channels`, or 2-D maps (N, H, W).
+:data:`METRICS` is the table of metrics the bench and the callback read (:mod:`.table`).
 """
 
 from ._maps import reduce_channels
@@ -11,8 +12,11 @@ from .insertion import deletion, insertion
 from .localization import localization
 from .result import MetricResult
 from .sic_aic import sic_aic
+from .table import METRICS, Metric
 
 __all__ = [
+    "METRICS",
+    "Metric",
     "MetricResult",
     "deletion",
     "insertion",

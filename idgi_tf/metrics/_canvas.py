@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .._model import image_groups, pad_rows
+from ..runtime import image_groups, pad_rows
 
 
 def pixel_ranks(maps_2d: np.ndarray) -> np.ndarray:

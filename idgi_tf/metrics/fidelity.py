@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import (
+from ..runtime import (
     JIT_AUTO,
     batch_size_or_default,
     cached,
@@ -115,7 +115,7 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
       seed: seed of the subsets (the same subsets serve every image).
       batch_size: model inputs per pass (default 32).
       jit_compile: XLA for the model passes: ``True``, ``False`` or ``"auto"`` (XLA on a
-        GPU only; see :func:`idgi_tf._model.resolve_jit`).
+        GPU only; see :func:`idgi_tf.runtime.resolve_jit`).
       how: channel reduction of 3-D maps (``sum``, ``abs_sum``, ``sum_abs``).
 
     Returns:

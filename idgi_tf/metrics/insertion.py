@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import JIT_AUTO, batch_size_or_default, cached, explained_value, num_classes, resolve_jit
+from ..runtime import JIT_AUTO, batch_size_or_default, cached, explained_value, num_classes, resolve_jit
 from ._canvas import canvases, chunk_calls, pixel_ranks
 from ._maps import checked_maps
 from .result import MetricResult
@@ -92,7 +92,7 @@ def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_si
       batch_size: at most this many canvases through the model at once.
       how: channel reduction of 3-D maps (see :func:`reduce_channels`).
       jit_compile: XLA for the model passes and the canvases: ``True``, ``False`` or
-        ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf._model.resolve_jit`).
+        ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf.runtime.resolve_jit`).
 
     Returns:
       :class:`MetricResult` with scores ``probability`` and ``ratio``.

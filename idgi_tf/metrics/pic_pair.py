@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import interpolate
 
-from .._model import cached, call_padded, explained_value_and_correct, image_groups
+from ..runtime import cached, call_padded, explained_value_and_correct, image_groups
 from . import information as info
 from .result import MetricResult
 

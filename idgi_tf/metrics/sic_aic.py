@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from .._model import JIT_AUTO, batch_size_or_default, cached, explained_value_and_correct, num_classes, resolve_jit
+from ..runtime import JIT_AUTO, batch_size_or_default, cached, explained_value_and_correct, num_classes, resolve_jit
 from . import information as info
 from ._canvas import canvases, chunk_calls, pixel_ranks
 from ._maps import checked_maps
@@ -234,7 +234,7 @@ def sic_aic(
       how: channel reduction of 3-D maps (see :func:`reduce_channels`).
       workers: threads compressing images (default: one per CPU).
       jit_compile: XLA for the bokeh images, MS-SSIM and the model passes: ``True``,
-        ``False`` or ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf._model.resolve_jit`).
+        ``False`` or ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf.runtime.resolve_jit`).
         WebP compression always runs on the host.
 
     Returns:

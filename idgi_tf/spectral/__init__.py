@@ -131,6 +131,12 @@ def lowpass(maps, cutoff=PAPER_CUTOFF, *, kind: str = "ideal", signed: bool = Fa
     return _filter(tf.constant(array), tf.constant(mask), bool(signed)).numpy()
 
 
+def spread_over_channels(maps_2d: np.ndarray, channels: int) -> np.ndarray:
+    """2-D maps (N, H, W) as (N, H, W, C) float32 whose channel sum is the 2-D map (a low-passed map beside
+    the maps it came from, e.g. the bench's "+LP" rows)."""
+    return np.repeat(maps_2d[..., None] / channels, channels, axis=-1).astype(np.float32)
+
+
 @dataclasses.dataclass
 class CutoffSearch:
     """What :func:`tune_cutoff` found.

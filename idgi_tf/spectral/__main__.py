@@ -20,29 +20,30 @@ import sys
 import numpy as np
 
 from .. import data, models
-from .._cli import CommandError, HelpFormatter, load_model, report_error
+from .._cli import ArgumentParser, CommandError, HelpFormatter, comma_list, load_model, positive_int, report_error
 from .._progress import StderrProgress
 from ..attribution.methods import METHODS, attribute
-from ..viz import plot_spectra, save
+from ..viz import figure_title, plot_spectra, save
 from . import PAPER_CUTOFF, high_frequency_ratio, power_spectrum
 from .antialias import antialiased
 
-DEFAULT_METHODS = "vg,ig,gig,blurig,rise,occlusion"
+SPECTRA_METHODS = ("vg", "ig", "gig", "blurig", "rise", "occlusion")  # the default: FORGrad's comparison
 
 
 def parser() -> argparse.ArgumentParser:
-    parse = argparse.ArgumentParser(
+    parse = ArgumentParser(
         prog="python -m idgi_tf.spectral", description=__doc__.split("\n\n")[0].split(":", 1)[1].strip(),
         formatter_class=HelpFormatter,
     )
     parse.add_argument("--model", default=models.DEFAULT_MODEL, help=f"one of {', '.join(models.MODELS)}")
     parse.add_argument("--data", choices=("sample",), default="sample", help="the 11 photos shipped with the package")
-    parse.add_argument("--methods", default=DEFAULT_METHODS, help=f"from {','.join(METHODS)}")
+    parse.add_argument("--methods", type=comma_list(METHODS), default=",".join(SPECTRA_METHODS),
+                       help=f"from {','.join(METHODS)}; shown in METHODS order, by title")
     parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
-    parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
-    parse.add_argument("--steps", type=int, default=200, help="steps of ig, gig, blurig")
-    parse.add_argument("--nmasks", type=int, default=4000, help="RISE masks")
-    parse.add_argument("--batch-size", type=int, default=32, help="model inputs per pass")
+    parse.add_argument("--input-size", type=positive_int, help="build the model at this side (random or file weights)")
+    parse.add_argument("--steps", type=positive_int, default=200, help="steps of ig, gig, blurig")
+    parse.add_argument("--nmasks", type=positive_int, default=4000, help="RISE masks")
+    parse.add_argument("--batch-size", type=positive_int, default=32, help="model inputs per pass")
     parse.add_argument("--out", default="spectral_out", help="output folder")
     return parse
 
@@ -79,11 +80,9 @@ def mean_spectrum(model, images, labels, method, options, batch_size, title: str
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        if not methods or any(m not in METHODS for m in methods):
-            raise CommandError(f"--methods takes a comma-separated subset of {','.join(METHODS)}, got {args.methods!r}")
+        args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+        methods = [m for m in METHODS if m in args.methods]
         name = models.canonical_name(args.model)
         model = load_model(name, args.weights, args.input_size)
         size = int(model.input_shape[1])
@@ -101,8 +100,10 @@ def main(argv=None) -> int:
             curves_by_method[method], ratios[method] = spectrum, ratio
             print(f"{method:>10}: high-frequency share (above {PAPER_CUTOFF * size:.1f} cycles) {ratio:.3f}")
         axis = f"frequency (cycles per {size} px)"
-        save(plot_spectra(frequencies, curves_by_method, xlabel=axis, ylabel="power (mean over images)",
-                          title=f"Power spectra of attribution maps, {name}{note}"),
+        titled = {METHODS[method].title: curve for method, curve in curves_by_method.items()}
+        save(plot_spectra(frequencies, titled, cutoff=PAPER_CUTOFF * size, xlabel=axis,
+                          ylabel="share of the power (mean spectrum over images)",
+                          title=figure_title("Power spectra of attribution maps", name + note, len(images))),
              os.path.join(args.out, "spectra.png"))
 
         smooth_model = antialiased(model)
@@ -115,7 +116,8 @@ def main(argv=None) -> int:
             "(blur-then-subsample)"
         )
         save(plot_spectra(frequencies, {"strided (as built)": aliased, "blur-then-subsample": smoothed},
-                          xlabel=axis, ylabel="power of VG maps", title=f"Aliasing check, {name}{note}"),
+                          cutoff=PAPER_CUTOFF * size, xlabel=axis, ylabel="share of the power of VG maps",
+                          title=figure_title("Aliasing check", name + note, len(images))),
              os.path.join(args.out, "aliasing.png"))
         columns = {**curves_by_method, "vg_blur_then_subsample": smoothed}
         with open(os.path.join(args.out, "spectra.csv"), "w", newline="") as handle:

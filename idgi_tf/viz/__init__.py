@@ -14,8 +14,10 @@ saved as PNG, SVG or PDF; each takes ``ax=``/``axes=`` to draw into yours):
 * :func:`figure3`: the IDGI paper's Figure 3 for one image (computes the maps);
 * :func:`plot_curves`: lines with a legend; :func:`plot_metric_curves`: the
   curves of insertion/deletion, SIC/AIC and Sensitivity-n results;
-  :func:`plot_spectra`: power spectra; :func:`plot_cutoff_search`: the FORGrad
-  cutoff search;
+  :func:`plot_binned_curves`: points pooled over images, binned to what their
+  number supports, with a band (SIC/AIC); :func:`plot_spectra`: power spectra
+  (normalised, with the cutoff marked); :func:`plot_cutoff_search`: the FORGrad
+  cutoff search; :func:`figure_title`: "what: model, N images";
 * :func:`save`: a figure or an array to PNG/SVG/PDF; :func:`to_array`: a
   figure as RGB uint8.
 
@@ -29,16 +31,21 @@ Example (a notebook cell)::
 from .figure import figure3
 from .maps import as_rgb8, colormap, heatmap, overlay, scaled_map
 from .plots import (
+    binned_band,
+    figure_title,
     plot_attributions,
+    plot_binned_curves,
     plot_curves,
     plot_cutoff_search,
     plot_metric_curves,
     plot_spectra,
     save,
+    scale_note,
     to_array,
 )
 
 __all__ = [
-    "as_rgb8", "colormap", "figure3", "heatmap", "overlay", "plot_attributions", "plot_curves",
-    "plot_cutoff_search", "plot_metric_curves", "plot_spectra", "save", "scaled_map", "to_array",
+    "as_rgb8", "binned_band", "colormap", "figure3", "figure_title", "heatmap", "overlay", "plot_attributions",
+    "plot_binned_curves", "plot_curves", "plot_cutoff_search", "plot_metric_curves", "plot_spectra", "save",
+    "scale_note", "scaled_map", "to_array",
 ]

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from .. import data, models
-from .._cli import CommandError, HelpFormatter, load_model, report_error
+from .._cli import ArgumentParser, CommandError, HelpFormatter, comma_list, load_model, positive_int, report_error
 from .._progress import StderrProgress
 from ..attribution.methods import METHODS
 from . import colormap, save
@@ -27,16 +27,17 @@ EXAMPLES = """examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    parse = argparse.ArgumentParser(prog="python -m idgi_tf.viz", description=__doc__.split(":", 1)[1].strip(),
+    parse = ArgumentParser(prog="python -m idgi_tf.viz", description=__doc__.split(":", 1)[1].strip(),
                                     epilog=EXAMPLES, formatter_class=HelpFormatter)
     parse.add_argument("--model", default=models.DEFAULT_MODEL, help=f"one of {', '.join(models.MODELS)}")
     parse.add_argument("--image", required=True,
                        help=f"an image file, or a sample photo: {', '.join(data.SAMPLE_PHOTOS)}")
-    parse.add_argument("--methods", default="ig,gig,blurig,vg", help=f"rows, from {','.join(METHODS)}")
+    parse.add_argument("--methods", type=comma_list(METHODS), default="ig,gig,blurig,vg",
+                       help=f"rows, from {','.join(METHODS)}")
     parse.add_argument("--target", type=int, help="class to explain (default: the sample's label, else the top class)")
-    parse.add_argument("--steps", type=int, default=200, help="Riemann steps of the path methods")
+    parse.add_argument("--steps", type=positive_int, default=200, help="Riemann steps of the path methods")
     parse.add_argument("--weights", default="imagenet", help="imagenet (Keras cache), PATH, or none (random)")
-    parse.add_argument("--input-size", type=int, help="build the model at this side (random or file weights)")
+    parse.add_argument("--input-size", type=positive_int, help="build the model at this side (random or file weights)")
     parse.add_argument("--cmap", default="gray",
                        help="heatmap colours: any matplotlib colormap (gray, magma, inferno, ...) or diverging "
                             "(signed maps, RdBu_r)")
@@ -45,12 +46,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown or not methods:
-            raise CommandError(f"--methods takes a comma-separated subset of {','.join(METHODS)}, got {args.methods!r}")
+        args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+        methods = args.methods
         if os.path.splitext(args.out)[1].lower() not in SAVE_FORMATS:
             raise CommandError(f"--out must end in {', '.join(SAVE_FORMATS)}, got {args.out!r}")
         if args.cmap != "diverging":

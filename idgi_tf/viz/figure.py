@@ -7,12 +7,9 @@ from matplotlib.figure import Figure
 
 from .. import data
 from ..attribution.methods import METHODS, attribute
-from .plots import plot_attributions
+from .plots import figure_title, plot_attributions
 
 RULE_COLUMNS = {"plain": "plain", "idgi": "+IDGI"}
-METHOD_TITLES = {"ig": "IG", "gig": "Guided IG", "blurig": "Blur IG", "vg": "Vanilla Gradient",
-                 "gxi": "Gradient x Input", "elrp": "epsilon-LRP", "deeplift": "DeepLIFT", "occlusion": "Occlusion",
-                 "rise": "RISE"}
 
 
 def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"), steps: int = 200,
@@ -24,10 +21,11 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
       model: a pixel-space classifier (see :func:`idgi_tf.models.load`).
       image: (H, W, 3) pixels in [0, 255].
       target: the explained class.
-      methods: rows, in order; methods without an IDGI rule leave that cell empty.
+      methods: rows, in order, labelled with each method's title (:data:`idgi_tf.METHODS`); methods without an
+        IDGI rule leave that cell empty.
       steps, batch_size: as for :func:`idgi_tf.attribute`.
       cmap, how: as for :func:`idgi_tf.viz.heatmap` (default: PAIR's grayscale of sum |.|).
-      title: the figure's title (default: the target class).
+      title: the figure's title (default: the target class, the model's name and "1 image").
       axes: draw into these (methods x 3) Axes.
       on_method: called with each method's name once its maps are done (progress of a long figure).
 
@@ -46,13 +44,15 @@ def figure3(model, image, target: int, *, methods=("ig", "gig", "blurig", "vg"),
         maps.update({(method, rule): value[0] for rule, value in by_rule.items()})
         if on_method is not None:
             on_method(method)
-    title = title if title is not None else f"target: {target} {data.class_name(target)}"
+    if title is None:
+        title = figure_title(f"target {target} {data.class_name(target)}", getattr(model, "name", None), 1)
     return maps_grid(images[0], maps, methods, cmap=cmap, how=how, title=title, axes=axes)
 
 
 def maps_grid(image, maps: dict, methods, *, cmap="gray", how: str = "sum_abs", title: str | None = None,
               axes=None) -> Figure:
-    """The Figure-3 grid from maps already computed: ``{(method, rule): (H, W[, C]) map}``."""
+    """The Figure-3 grid from maps already computed: ``{(method, rule): (H, W[, C]) map}``, with a colour bar
+    that says what the gray levels mean."""
     columns = {label: [maps.get((method, rule)) for method in methods] for rule, label in RULE_COLUMNS.items()}
-    return plot_attributions(image, columns, row_labels=[METHOD_TITLES.get(m, m) for m in methods], title=title,
-                             cmap=cmap, how=how, axes=axes)
+    return plot_attributions(image, columns, row_labels=[METHODS[m].title for m in methods], title=title,
+                             cmap=cmap, how=how, colorbar=True, axes=axes)

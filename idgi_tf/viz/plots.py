@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..metrics.result import MetricResult
+from ..metrics.sic_aic import binned_curve
 from .maps import SCALE_RANGES, as_rgb8, colouring, scaled_map
 
 SAVE_FORMATS = (".png", ".svg", ".pdf")
@@ -29,14 +30,74 @@ CURVE_SIZE = (6.4, 4.2)
 METRIC_CURVES = {
     "insertion": (("probability", "ratio"), "curves", "fraction of pixels inserted", False),
     "deletion": (("probability", "ratio"), "curves", "fraction of pixels deleted", False),
-    "sic_aic": (("sic", "aic"), "aggregate_curves", "normalised information (bins)", False),
+    "sic_aic": (("sic", "aic"), "aggregate_curves", "normalised information", False),
     "sensitivity_n": (("correlation",), "aggregate_curves", "n (pixels set to the baseline)", True),
 }
 METRIC_Y_LABELS = {
     "probability": "f(canvas), mean over images", "ratio": "f(canvas) / f(image), mean over images",
-    "sic": "SIC, median over images per bin", "aic": "AIC, mean over images per bin",
+    "sic": "SIC, median per bin (band: quartiles)", "aic": "AIC, mean per bin (band: ± standard error)",
     "correlation": "Pearson correlation, mean over images",
 }
+# metric names as the papers write them
+METRIC_TITLES = {"insertion": "Insertion", "deletion": "Deletion", "sic_aic": "SIC/AIC",
+                 "sensitivity_n": "Sensitivity-n"}
+INFORMATION_TITLES = {"entropy": "normalised entropy", "msssim": "MS-SSIM"}
+# Binned curves: at least this many points per bin on average, at most the paper's 100 bins (which rest on
+# 50,000 images; a handful of images gives a few points per bin, and a zig-zag of noise at 100).
+POINTS_PER_BIN = 10
+MOST_BINS = 100
+# the band of a binned curve around each bin's statistic: quartiles around the median, ± the standard error
+# around the mean
+STATISTICS = ("median", "mean")
+
+
+TITLE_LINE = 60  # characters of a one-line title at the default figure width
+
+
+def figure_title(what: str, model: str | None = None, images: int | None = None) -> str:
+    """``"what: model, N images"``: a figure's title names what it shows, the model and how many images."""
+    counted = None if images is None else f"{images} image" + ("" if images == 1 else "s")
+    named = [part for part in (model, counted) if part]
+    if not named:
+        return what
+    return f"{what}: {', '.join(named)}" if len(what) + len(", ".join(named)) <= TITLE_LINE else \
+        f"{what}\n{', '.join(named)}"  # a long title on two lines, so that no part is cut off
+
+
+def supported_bins(points: int, most: int = MOST_BINS) -> int:
+    """As many bins of [0, 1] as hold :data:`POINTS_PER_BIN` points on average: at least 2, at most ``most``."""
+    return int(np.clip(points // POINTS_PER_BIN, 2, most))
+
+
+def _band_reducers(statistic: str):
+    """(centre, low, high) reducers of one bin's values."""
+    if statistic == "median":
+        return np.median, lambda v: np.percentile(v, 25), lambda v: np.percentile(v, 75)
+
+    def error(values):
+        return values.std() / np.sqrt(values.size)
+
+    return np.mean, lambda v: v.mean() - error(v), lambda v: v.mean() + error(v)
+
+
+def binned_band(x, y, *, statistic: str = "median", bins: int | None = None):
+    """The curve of points ``(x, y)`` (x in [0, 1]) binned as SIC/AIC are, with a band around it.
+
+    Returns ``(centres, curve, low, high)`` over ``bins`` equal bins (default: :func:`supported_bins`);
+    ``statistic="median"`` (SIC) bands the quartiles, ``"mean"`` (AIC) ± the standard error. Empty bins are
+    interpolated as in :func:`idgi_tf.metrics.sic_aic` (docs/metrics.md#sic-and-aic).
+    """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {list(STATISTICS)}, got {statistic!r}")
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must hold one value per point, got {x.size} and {y.size}")
+    defined = int((np.isfinite(x) & np.isfinite(y)).sum())
+    bins = supported_bins(defined) if bins is None else bins
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    centres = (np.arange(bins) + 0.5) / bins
+    return (centres, *(binned_curve(x, y, bins, reduce) for reduce in _band_reducers(statistic)))
 
 
 def _figure_and_axes(ax, figsize) -> tuple[Figure, Axes]:
@@ -114,17 +175,80 @@ def plot_curves(x, ys, *, labels=None, xlabel: str = "", ylabel: str = "", title
     return figure
 
 
-def plot_metric_curves(results, *, curve: str | None = None, title: str | None = None, ax=None,
+def _panels(labels: list, panels: bool) -> dict:
+    """``{panel title: series indices}``: one panel, or one per base name (a label's text before its first "+")."""
+    if not panels:
+        return {"": list(range(len(labels)))}
+    grouped: dict = {}
+    for index, label in enumerate(labels):
+        grouped.setdefault(str(label).split("+")[0], []).append(index)
+    return grouped
+
+
+def plot_binned_curves(x, ys, *, labels=None, statistic: str = "median", bins: int | None = None,
+                       panels: bool = False, xlabel: str = "", ylabel: str = "", title: str = "", ax=None,
                        figsize=CURVE_SIZE) -> Figure:
+    """Points pooled over images, binned (SIC/AIC's aggregate curve) with a band, one line per series.
+
+    Args:
+      x, ys, labels: the points as for :func:`plot_curves`: ``x`` one array per series (or one for all),
+        ``ys`` ``{label: y}`` or a list; x in [0, 1].
+      statistic: ``"median"`` (SIC's aggregate; band: the quartiles of each bin's points) or ``"mean"``
+        (AIC's; band: ± the standard error).
+      bins: equal bins of [0, 1]; default as many as hold 10 points on average for the series with the
+        fewest points (at most the paper's 100), so a few images draw a few bins, not 100 bins of noise.
+      panels: one panel per base name, side by side (labels before their first "+": "IG" and "IG+IDGI"
+        share one), so each plain line is compared with its IDGI line.
+      xlabel, ylabel, title: labels; name the model and the image count in ``title`` (:func:`figure_title`).
+      ax: draw into this Axes (one panel only).
+
+    Each series' line data are :func:`binned_band`'s curve, its ``fill_between`` the band.
+
+    Example:
+      >>> points = {"IG": (x_ig, sic_ig), "IG+IDGI": (x_idgi, sic_idgi)}
+      >>> plot_binned_curves([p[0] for p in points.values()], {k: p[1] for k, p in points.items()})
+    """
+    xs, series, labels = _series(x, ys, labels)
+    labels = list(labels) if labels is not None else [str(i) for i in range(len(series))]
+    if bins is None:
+        bins = supported_bins(min(int((np.isfinite(u) & np.isfinite(v)).sum()) for u, v in zip(xs, series)))
+    groups = _panels(labels, panels)
+    if ax is not None and len(groups) > 1:
+        raise ValueError("ax takes one panel: draw panels=True into a new figure (ax=None)")
+    if ax is None:
+        figure = Figure(figsize=(max(figsize[0], 3.2 * len(groups)), figsize[1]), layout="constrained")
+        axes = figure.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+    else:
+        figure, axes = _figure_and_axes(ax, figsize)[0], [ax]
+    for panel, (name, members) in zip(axes, groups.items()):
+        for index in members:
+            centres, curve, low, high = binned_band(xs[index], series[index], statistic=statistic, bins=bins)
+            line, = panel.plot(centres, curve, label=labels[index])
+            panel.fill_between(centres, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        panel.set(xlabel=xlabel, title=name)
+        panel.grid(alpha=0.3)
+        panel.legend()
+    axes[0].set_ylabel(ylabel)
+    if len(groups) > 1:
+        figure.suptitle(f"{title} ({bins} bins)" if title else f"{bins} bins")
+    else:
+        axes[0].set_title(f"{title} ({bins} bins)" if title else f"{bins} bins")
+    return figure
+
+
+def plot_metric_curves(results, *, curve: str | None = None, title: str | None = None, model: str | None = None,
+                       ax=None, figsize=CURVE_SIZE) -> Figure:
     """The curves behind a metric's scores, one line per result.
 
     Args:
       results: a :class:`~idgi_tf.metrics.MetricResult`, or ``{label: MetricResult}`` of one metric:
-        insertion or deletion (the curve averaged over images), ``sic_aic`` (the binned curve over all
-        images: median SIC, mean AIC) or ``sensitivity_n`` (the correlation averaged over images, log n).
+        insertion or deletion (the curve averaged over images), ``sic_aic`` (every image's points binned
+        together, median SIC / mean AIC with a band, in as many bins as the points support:
+        :func:`plot_binned_curves`) or ``sensitivity_n`` (the correlation averaged over images, log n).
       curve: which curve (insertion/deletion: ``"probability"`` or ``"ratio"``; SIC/AIC: ``"sic"`` or
         ``"aic"``); default the first.
-      title: the axes' title (default: the metric's name).
+      title: the title (default: the metric's name as the papers write it, ``model`` and the image count).
+      model: the model's name for the default title.
       ax: draw into this Axes.
 
     Example:
@@ -146,6 +270,17 @@ def plot_metric_curves(results, *, curve: str | None = None, title: str | None =
     curve = choices[0] if curve is None else curve
     if curve not in choices:
         raise ValueError(f"curve must be one of {list(choices)} for {name}, got {curve!r}")
+    if title is None:
+        what = METRIC_TITLES[name]
+        if name == "sic_aic":
+            information = next(iter(results.values())).options.get("information", "entropy")
+            what = f"{curve.upper()}, {INFORMATION_TITLES.get(information, information)}"
+        title = figure_title(what, model, max(_image_count(result, curve) for result in results.values()))
+    if name == "sic_aic" and all(f"points_{curve}" in result.curves for result in results.values()):
+        points = {label: _pooled_points(result, curve) for label, result in results.items()}
+        return plot_binned_curves([x for x, _ in points.values()], {label: y for label, (_, y) in points.items()},
+                                  statistic="median" if curve == "sic" else "mean", xlabel=xlabel,
+                                  ylabel=METRIC_Y_LABELS[curve], title=title, ax=ax, figsize=figsize)
     ys = {}
     for label, result in results.items():
         values = getattr(result, where)[curve]
@@ -156,20 +291,37 @@ def plot_metric_curves(results, *, curve: str | None = None, title: str | None =
         ys[label] = values
     abscissas = [result.x for result in results.values()]
     return plot_curves(abscissas if len(abscissas) > 1 else abscissas[0], ys, xlabel=xlabel,
-                       ylabel=METRIC_Y_LABELS[curve], title=name if title is None else title, logx=logx, ax=ax,
-                       figsize=figsize)
+                       ylabel=METRIC_Y_LABELS[curve], title=title, logx=logx, ax=ax, figsize=figsize)
 
 
-def plot_spectra(frequencies, spectra, *, title: str = "", xlabel: str = "frequency (cycles per image)",
-                 ylabel: str = "power", ax=None, figsize=CURVE_SIZE) -> Figure:
+def _image_count(result: MetricResult, curve: str) -> int:
+    """The images a curve rests on: those with a finite score of that name (SIC/AIC skip some), else all."""
+    if curve in result.scores:
+        return int(np.isfinite(result.scores[curve]).sum())
+    return int(result.counts.get("images", len(next(iter(result.scores.values()), []))))
+
+
+def _pooled_points(result: MetricResult, curve: str):
+    """Every scored image's SIC/AIC points ``(information, y)``, pooled (skipped images are NaN: left out)."""
+    x, y = np.ravel(result.curves["points_information"]), np.ravel(result.curves[f"points_{curve}"])
+    kept = np.isfinite(x) & np.isfinite(y)
+    return x[kept], y[kept]
+
+
+def plot_spectra(frequencies, spectra, *, cutoff: float | None = None, normalise: bool = True, title: str = "",
+                 xlabel: str = "frequency (cycles per image)", ylabel: str | None = None, ax=None,
+                 figsize=CURVE_SIZE) -> Figure:
     """Radially averaged power spectra (:func:`idgi_tf.spectral.power_spectrum`) on log-log axes.
 
     ``spectra`` is ``{label: (R,)}`` or (S, R) over ``frequencies`` (R,); the zero frequency (the
-    removed mean) is left out, as a log axis cannot show it.
+    removed mean) is left out, as a log axis cannot show it. ``normalise`` divides each curve by its
+    total power, so curves of maps on different scales (a gradient, a RISE map) compare by shape: each
+    point is that frequency's share of the power. ``cutoff`` (in the units of ``frequencies``, e.g. the
+    paper's 15 cycles per 224 px) draws a dashed vertical line there (docs/spectral.md#frequency-units).
 
     Example:
       >>> freqs, power = spectral.power_spectrum(maps)
-      >>> plot_spectra(freqs, {"IG": power.mean(axis=0)})
+      >>> plot_spectra(freqs, {"IG": power.mean(axis=0)}, cutoff=15)
     """
     frequencies = np.asarray(frequencies, np.float64).ravel()
     shown = frequencies > 0
@@ -182,8 +334,19 @@ def plot_spectra(frequencies, spectra, *, title: str = "", xlabel: str = "freque
         if np.shape(row)[-1] != frequencies.size:
             raise ValueError(f"spectrum {label!r} has {np.shape(row)[-1]} values but there are "
                              f"{frequencies.size} frequencies")
-    return plot_curves(frequencies[shown], [np.asarray(row, np.float64)[shown] for row in rows], labels=labels,
-                       xlabel=xlabel, ylabel=ylabel, title=title, logx=True, logy=True, ax=ax, figsize=figsize)
+    if cutoff is not None and not (np.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"cutoff must be a positive frequency (or None), got {cutoff!r}")
+    curves = [np.asarray(row, np.float64)[shown] for row in rows]
+    if normalise:
+        curves = [curve / np.nansum(curve) if np.nansum(curve) > 0 else curve for curve in curves]
+    ylabel = ("share of the power" if normalise else "power") if ylabel is None else ylabel
+    figure = plot_curves(frequencies[shown], curves, labels=labels, xlabel=xlabel, ylabel=ylabel, title=title,
+                         logx=True, logy=True, ax=ax, figsize=figsize)
+    if cutoff is not None:
+        ax = ax if ax is not None else figure.axes[0]
+        ax.axvline(cutoff, color="black", linestyle="--", label=f"cutoff ({cutoff:g} cycles)")
+        ax.legend()
+    return figure
 
 
 def plot_cutoff_search(search, *, title: str | None = None, ax=None, figsize=CURVE_SIZE) -> Figure:
@@ -271,7 +434,8 @@ def plot_attributions(images, maps, *, row_labels=None, title: str | None = None
       cmap, scale, how, clip_percentile: as for :func:`idgi_tf.viz.heatmap`.
       overlay: True draws every map over its image (with ``alpha``); or one column title (a string), or a
         collection of column titles, to draw that way.
-      colorbar: add one colorbar for the maps (in the scaled units: fractions of the clip percentile).
+      colorbar: add one colorbar for the maps, labelled with what the shades mean (:func:`scale_note`: the
+        reduced map as a fraction of its clip percentile).
       axes: draw into these (rows x columns) Axes instead of a new figure.
 
     Each map cell is an ``imshow`` of :func:`~idgi_tf.viz.scaled_map` with the named colormap, so its
@@ -321,12 +485,20 @@ def plot_attributions(images, maps, *, row_labels=None, title: str | None = None
     if pictures is not None:
         grid[0, 0].set_title(image_title)
     if colorbar and shown is not None:
-        low, high = SCALE_RANGES[scale]
         figure.colorbar(shown, ax=list(grid[:, first_map_column:].flat), shrink=0.8,
-                        label=f"map / its {clip_percentile:g}th percentile" + (" of |map|" if low < 0 else ""))
+                        label=scale_note(how, clip_percentile, scale))
     if title:
         figure.suptitle(title)
     return figure
+
+
+def scale_note(how: str = "sum_abs", clip_percentile: float = 99.0, scale: str = "grayscale") -> str:
+    """What a heatmap's shades mean: the map reduced over channels, over its percentile, clipped."""
+    low, high = SCALE_RANGES[scale]
+    reduced = {"sum_abs": "Σ|map| over channels", "abs_sum": "|Σ map| over channels",
+               "sum": "Σ map over channels"}.get(how, f"map ({how})")
+    of = " of |map|" if low < 0 else ""
+    return f"{reduced} / its {clip_percentile:g}th percentile{of}, clipped to [{low:g}, {high:g}]"
 
 
 def save(figure, path, *, dpi: int = 150) -> str:

