@@ -52,6 +52,22 @@ def test_unit_range_images_warn_in_attribute_and_the_metrics(pixels_model, chels
         metrics.insertion(pixels_model, chelsea, 0, maps)
     with pytest.warns(UserWarning, match=r"mufidelity: the images all lie in \[0, 1\]"):
         metrics.mufidelity(pixels_model, chelsea, 0, maps, samples=4)
+    with pytest.warns(UserWarning, match=r"explained_output: the images all lie in \[0, 1\]"):
+        idgi_tf.explained_output(pixels_model, chelsea, 0)
+
+
+def test_a_dict_of_maps_given_to_a_metric_says_to_pass_one_rule_s_maps(pixels_model, chelsea):
+    maps = idgi_tf.attribute(pixels_model, chelsea * 255, 0, "ig", steps=2, rule=("plain", "idgi"))
+    expected = r"maps must be one array, got a dict with keys \['idgi', 'plain'\].*maps\['idgi'\]"
+    with pytest.raises(TypeError, match=expected):
+        metrics.insertion(pixels_model, chelsea * 255, 0, maps)
+
+
+def test_the_figure3_command_names_a_target_out_of_range_before_loading_a_model(capsys):
+    from idgi_tf.viz.__main__ import main
+
+    assert main(["--image", "chelsea", "--methods", "vg", "--target", "5000", "--weights", "none"]) != 0
+    assert "--target must be an ImageNet class in [0, 1000), got 5000" in capsys.readouterr().err
 
 
 def test_unit_range_warns_once_per_call_site(pixels_model, chelsea):

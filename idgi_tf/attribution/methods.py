@@ -496,6 +496,7 @@ def explained_output(model, images, targets, *, batch_size: int | None = None, j
     start is the baseline (ig, gig) or the most-blurred image (blurig).
     """
     images = _checks.images(images)
+    _checks.warn_if_unit_range(images, model, "explained_output")
     targets = _checks.targets(targets, len(images), num_classes(model, images))
     return explained_values(model, images, targets, batch_size_or_default(batch_size), jit_compile)
 

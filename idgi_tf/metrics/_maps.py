@@ -40,6 +40,9 @@ def finite_maps(maps, how: str = "sum") -> np.ndarray:
 
 def checked_maps(maps, images: np.ndarray, how: str) -> np.ndarray:
     """2-D maps (N, H, W) that match ``images`` (N, H, W, C) and are finite."""
+    if isinstance(maps, dict):
+        raise TypeError(f"maps must be one array, got a dict with keys {sorted(map(str, maps))[:4]}: "
+                        "attribute(..., rule=(...)) returns {rule: maps}; pass one of its values, e.g. maps['idgi']")
     array = np.asarray(maps)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"maps must hold real numbers, got dtype {array.dtype}")

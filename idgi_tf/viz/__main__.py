@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
+IMAGENET_CLASSES = 1000  # every model of the zoo explains an ImageNet class
+
+
 def main(argv=None) -> int:
     try:
         args = parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -53,6 +56,8 @@ def main(argv=None) -> int:
             raise CommandError(f"--out must end in {', '.join(SAVE_FORMATS)}, got {args.out!r}")
         if args.cmap != "diverging":
             colormap(args.cmap)  # a clear error before any model is loaded
+        if args.target is not None and not 0 <= args.target < IMAGENET_CLASSES:
+            raise CommandError(f"--target must be an ImageNet class in [0, {IMAGENET_CLASSES}), got {args.target}")
         if args.image not in data.SAMPLE_PHOTOS and not os.path.isfile(args.image):
             raise CommandError(f"--image must be an image file or one of {', '.join(data.SAMPLE_PHOTOS)}, "
                                f"got {args.image!r}")
