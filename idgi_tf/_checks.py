@@ -13,41 +13,61 @@ import warnings
 import numpy as np
 
 
-def images(value, name: str = "images") -> np.ndarray:
-    """Return ``value`` as a finite float32 array of shape (N, H, W, C)."""
+def inputs(value, name: str = "inputs", *, integers: bool = False) -> np.ndarray:
+    """Return ``value`` as a finite array (N, ...) of rank >= 2: float32, or int32 token ids when
+    ``integers`` and ``value`` holds integers (floats are never rounded to ids)."""
     array = np.asarray(value)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
     ):
-        raise TypeError(
-            f"{name} must hold real numbers (float or integer pixels), got dtype {array.dtype}"
-        )
-    if array.ndim != 4:
+        raise TypeError(f"{name} must hold real numbers (floats, or integer pixels or ids), got dtype {array.dtype}")
+    if array.ndim < 2:
         raise ValueError(
-            f"{name} must have rank 4 (N, H, W, C), got shape {array.shape}; "
-            "add a batch axis with images[None] for a single image"
+            f"{name} must have a batch axis first, (N, ...) of rank >= 2, got shape {array.shape}; "
+            f"add one with {name}[None] for a single example"
         )
     if 0 in array.shape:
         raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if integers and np.issubdtype(array.dtype, np.integer):
+        if array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max:
+            raise ValueError(f"{name} holds integers beyond int32's range")
+        return array.astype(np.int32, copy=False)
     array = array.astype(np.float32, copy=False)
     finite = np.isfinite(array)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
         raise ValueError(
-            f"{name} contains NaN or Inf pixels (first at index {tuple(int(i) for i in bad)})"
+            f"{name} contains NaN or Inf values (first at index {tuple(int(i) for i in bad)})"
         )
     return array
 
 
-def like_images(value, reference: np.ndarray, name: str) -> np.ndarray:
-    """Broadcast a scalar, (H, W, C) or (N, H, W, C) ``value`` to ``reference``'s shape."""
-    array = np.asarray(value, dtype=np.float64)
+def images(value, name: str = "images") -> np.ndarray:
+    """Return ``value`` as a finite float32 array of shape (N, H, W, C), for the image-only entry points."""
+    array = inputs(value, name)
+    if array.ndim != 4:
+        raise ValueError(
+            f"{name} must have rank 4 (N, H, W, C), got shape {array.shape}; "
+            "add a batch axis with images[None] for a single image"
+        )
+    return array
+
+
+def like_inputs(value, reference: np.ndarray, name: str) -> np.ndarray:
+    """Broadcast a scalar, per-example (``reference.shape[1:]``) or full-shape ``value`` to ``reference``'s
+    shape, as ``reference``'s dtype (float32, or int32 ids)."""
+    array = np.asarray(value)
     shape = reference.shape
     if array.shape not in ((), shape[1:], shape):
         raise ValueError(
             f"{name} must be a scalar or have shape {shape[1:]} or {shape} "
-            f"(like the images), got shape {array.shape}"
+            f"(like the inputs), got shape {array.shape}"
         )
+    if reference.dtype == np.int32:
+        if not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f"{name} must hold integer ids like the inputs (e.g. the pad id), got dtype {array.dtype}")
+        return np.broadcast_to(array.astype(np.int32), shape)
+    array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or Inf values")
     with np.errstate(over="ignore"):
@@ -146,6 +166,8 @@ def warn_if_unit_range(images, expected, name: str) -> None:
     once per call site (``stacklevel`` points at the caller of ``name``).
     """
     pixel_range = expected if isinstance(expected, tuple) else getattr(expected, "pixel_range", None)
+    if pixel_range is None or isinstance(images, (dict, list, tuple)):  # not images (several inputs)
+        return
     array = np.asarray(images)
     if pixel_range is None or pixel_range[1] <= 1 or not np.issubdtype(array.dtype, np.floating) or not array.size:
         return

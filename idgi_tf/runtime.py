@@ -6,13 +6,14 @@ metric scores (docs/conventions.md#the-explained-scalar).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _checks
+from . import _checks, graph
 
 DEFAULT_BATCH_SIZE = 32
 # ``tf.while_loop`` runs up to 10 iterations at once by default. The chunks of a compiled
@@ -64,13 +65,27 @@ def pad_rows(value, rows: int) -> tf.Tensor:
     return tf.concat([tensor, tf.repeat(tensor[-1:], extra, axis=0)], axis=0)
 
 
+def repeat_rows(structure, copies: int):
+    """Each tensor of ``structure`` (per-example context: targets, and whatever else an explained scalar
+    reads per example) repeated ``copies`` times along its first axis, ``[t; t; ...]``: the rows of
+    ``copies`` stacked batches of inputs reshaped to ``(copies * n, ...)``."""
+    return tf.nest.map_structure(
+        lambda tensor: tf.tile(tensor, [copies] + [1] * (tensor.shape.rank - 1)), structure)
+
+
+def rows_of(structure, index):
+    """The rows ``index`` (a slice or an index array) of every array in ``structure``."""
+    return tf.nest.map_structure(lambda array: array[index], structure)
+
+
 def call_padded(fn, arrays, rows: int):
-    """``fn`` on ``arrays`` padded to ``rows`` rows (so a compiled function sees one shape).
+    """``fn`` on ``arrays`` (arrays or structures of them, e.g. a per-example context) padded to ``rows``
+    rows (so a compiled function sees one shape).
 
     Returns ``fn``'s outputs (a tensor or a structure of them) as NumPy, cut back to the real rows.
     """
-    count = len(arrays[0])
-    outputs = fn(*(pad_rows(value, rows) for value in arrays))
+    count = len(tf.nest.flatten(arrays[0])[0])
+    outputs = fn(*(tf.nest.map_structure(lambda value: pad_rows(value, rows), value) for value in arrays))
     return tf.nest.map_structure(lambda tensor: tensor.numpy()[:count], outputs)
 
 
@@ -88,32 +103,133 @@ def image_groups(count: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, count)) for start in range(0, count, size)]
 
 
-def call_model(model, images: tf.Tensor) -> tf.Tensor:
-    """Class scores (n, K) of ``model`` on float32 ``images``, in inference mode."""
+def call_model(model, inputs):
+    """The outputs of ``model`` on ``inputs`` (a tensor or the model's input structure), in inference mode."""
     if isinstance(model, keras.layers.Layer):
-        return model(images, training=False)
-    return model(images)
+        return model(inputs, training=False)
+    return model(inputs)
 
 
-def explained_value_and_grad(model, images: tf.Tensor, targets: tf.Tensor):
-    """``f(x) = model(x)[target]`` and ``grad f(x)`` for a batch, in one pass.
+# The ``target`` of a model with one output unit (``targets=None``): ``f(x) = outputs[:, 0]``.
+SINGLE_OUTPUT = "single output"
 
-    Returns (f (b,) float32, g (b, H, W, C) float32). A model that does not
-    depend on its input gets a zero gradient, not ``None``.
+
+@dataclasses.dataclass(frozen=True)
+class InputStructure:
+    """How a model's several inputs (a list, tuple or dict of arrays (N, ...)) become one flat float row
+    ``(N, D)`` and back: paths and rules see one vector per example, the model its structure.
+
+    Attributes:
+      keys: the dict keys in ``tf.nest`` order (sorted), or None for a list or tuple.
+      kind: ``list``, ``tuple`` or ``dict``; None for a model with one input (one array).
+      shapes: each input's per-example shape, in ``tf.nest`` order.
     """
+
+    keys: tuple | None
+    kind: type | None
+    shapes: tuple
+
+    @property
+    def sizes(self) -> list:
+        return [int(np.prod(shape)) for shape in self.shapes]
+
+    def pack(self, leaves):
+        """The model's input structure from its leaves in ``tf.nest`` order."""
+        if self.kind is None:
+            return leaves[0]
+        return dict(zip(self.keys, leaves)) if self.keys is not None else self.kind(leaves)
+
+    def split(self, flat):
+        """Rows ``(b, D)`` (tensor or array) as the model's input structure of ``(b, *shape)`` parts."""
+        module = tf if tf.is_tensor(flat) else np
+        parts = module.split(flat, np.cumsum(self.sizes)[:-1].tolist() if module is np else self.sizes, axis=1)
+        return self.pack([module.reshape(part, (-1, *shape)) for part, shape in zip(parts, self.shapes)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Explained:
+    """What a method explains: the scalar ``f(x)`` of one example, and how its rows ``x`` reach the model
+    (docs/conventions.md#the-explained-scalar). Hashable, so compiled functions are cached per value.
+
+    Method code calls :func:`explained_value` / :func:`explained_value_and_grad` with the rows ``x`` and a
+    per-example ``context``: a tuple ``(targets, *model inputs)`` (int32 class indices, zeros when the
+    target is not an index; the model's inputs when attributing to a layer), tiled with :func:`repeat_rows`.
+
+    Attributes:
+      model: the Keras model or callable.
+      target: ``None`` (``f(x) = outputs[i, targets[i]]``), :data:`SINGLE_OUTPUT` (``outputs[:, 0]`` of a
+        model with one output unit) or a callable ``outputs -> (b,)`` (any differentiable scalar of the
+        model's outputs, in their structure).
+      layer: a leaf layer of ``model``, or None. When set, ``x`` are that layer's output activations: the
+        model runs on the inputs in the context with the layer's output replaced by ``x`` (Captum's
+        ``LayerIntegratedGradients`` semantics).
+      inputs: for a model with several inputs (and no layer), how the flat rows ``x (b, D)`` split into them.
+    """
+
+    model: object
+    target: object = None
+    layer: object = None
+    inputs: InputStructure | None = None
+
+    def outputs(self, x, context, call_layer=None):
+        """The model's outputs for rows ``x``; ``call_layer(layer, *args, **kwargs)`` (see
+        :func:`idgi_tf.graph.run`) replaces the model's own call when given (modified gradients)."""
+        if self.layer is not None:
+            return graph.run(self.model, self.inputs.pack(list(context[1:])),
+                             self._replacing(x, call_layer or graph.inference_call))
+        model_inputs = x if self.inputs is None or self.inputs.kind is None else self.inputs.split(x)
+        if call_layer is None:
+            return call_model(self.model, model_inputs)
+        return graph.run(self.model, model_inputs, call_layer)
+
+    def _replacing(self, x, call_layer):
+        """A ``call_layer`` that gives ``x`` as the attribution layer's output. (Keras records a mask, e.g.
+        an ``Embedding(mask_zero=True)``'s, as its own operation on the inputs, so it still applies.)"""
+
+        def call(layer, *args, **kwargs):
+            return x if layer is self.layer else call_layer(layer, *args, **kwargs)
+
+        return call
+
+    def pick(self, outputs, context) -> tf.Tensor:
+        """The explained scalar (b,) from the model's ``outputs`` for the rows of ``context``."""
+        if self.target is None:
+            return tf.gather(outputs, context[0], axis=1, batch_dims=1)
+        if self.target == SINGLE_OUTPUT:
+            return tf.reshape(outputs, [-1])
+        return tf.reshape(self.target(outputs), [-1])
+
+    def value(self, x, context) -> tf.Tensor:
+        return self.pick(self.outputs(x, context), context)
+
+
+def _explained(model, targets):
+    """``(Explained, context)`` from a model or an :class:`Explained`, and int32 targets or a context."""
+    explained = model if isinstance(model, Explained) else Explained(model)
+    return explained, targets if isinstance(targets, tuple) else (targets,)
+
+
+def explained_value_and_grad(model, x: tf.Tensor, targets):
+    """The explained scalar ``f(x)`` (b,) and ``grad f(x)`` (shaped like ``x``) for a batch, in one pass.
+
+    ``model``: a model (then ``targets`` are int32 class indices) or an :class:`Explained` (then ``targets``
+    is its context). A model that does not depend on its input gets a zero gradient, not ``None``.
+    """
+    explained, context = _explained(model, targets)
     with tf.GradientTape() as tape:
-        tape.watch(images)
-        scores = call_model(model, images)
-        value = tf.gather(scores, targets, axis=1, batch_dims=1)
-    grad = tape.gradient(value, images)
+        tape.watch(x)
+        value = explained.value(x, context)
+    grad = tape.gradient(value, x)
     if grad is None:
-        grad = fresh_zeros(tf.shape(images))
+        grad = fresh_zeros(tf.shape(x))
     return value, grad
 
 
-def explained_value(model, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """``f(x) = model(x)[target]`` for a batch (b,)."""
-    return tf.gather(call_model(model, images), targets, axis=1, batch_dims=1)
+def explained_value(model, x: tf.Tensor, targets) -> tf.Tensor:
+    """The explained scalar ``f(x)`` (b,) for a batch (``model`` and ``targets`` as in
+    :func:`explained_value_and_grad`)."""
+    explained, context = _explained(model, targets)
+    return explained.value(x, context)
 
 
 def explained_value_and_correct(model, images: tf.Tensor, targets: tf.Tensor):
@@ -135,6 +251,37 @@ def _declared(model, attribute: str):
         return None
 
 
+def declared_inputs(model):
+    """A Keras model's declared input structure (KerasTensors; a Sequential model never called declares only
+    the list ``inputs``), or None."""
+    if not isinstance(model, keras.Model):
+        return None
+    for attribute in ("input", "inputs"):
+        try:
+            return getattr(model, attribute)
+        except (AttributeError, ValueError):
+            continue
+    return None
+
+
+def floats_unless_ids(model, leaves: list) -> list:
+    """Integer arrays as float32 (pixels, counts), except where the model declares an integer input: those
+    are token ids, kept as int32 (a model that declares nothing gets floats). Floats where the model
+    declares integers are refused: an embedding would silently truncate them and pass no gradient."""
+    declared = declared_inputs(model)
+    dtypes = [str(t.dtype) for t in tf.nest.flatten(declared)] if declared is not None else [None] * len(leaves)
+    checked = []
+    for index, (leaf, dtype) in enumerate(zip(leaves, dtypes)):
+        ids = (dtype or "").startswith(("int", "uint"))
+        if ids and leaf.dtype != np.int32:
+            where = "inputs" if len(leaves) == 1 else f"input {index}"
+            raise TypeError(f"{where}: the model takes integers ({dtype}: token ids?) there, got floats; pass the "
+                            "ids as integers, and attribute to the embedding's output with layer= (e.g. "
+                            "layer='embedding')")
+        checked.append(leaf if ids or leaf.dtype != np.int32 else leaf.astype(np.float32))
+    return checked
+
+
 def _check_input_shape(model, images: np.ndarray) -> None:
     """Refuse images a Keras model does not take, from its declared input (no model pass)."""
     inputs = _declared(model, "inputs")
@@ -145,23 +292,22 @@ def _check_input_shape(model, images: np.ndarray) -> None:
     expected = tuple(inputs[0].shape)
     if len(expected) != images.ndim:
         raise ValueError(
-            f"images have shape {images.shape} but the model expects inputs of shape {expected}; "
-            "attributions need a model that takes images (N, H, W, C)"
+            f"inputs have shape {images.shape} but the model expects inputs of shape {expected}"
         )
     for axis, (want, got) in enumerate(zip(expected[1:], images.shape[1:]), start=1):
         if want is not None and want != got:
             raise ValueError(
-                f"images have per-image shape {images.shape[1:]} but the model expects "
-                f"{expected[1:]} (mismatch on axis {axis}{', the channel axis' if axis == 3 else ''})"
+                f"inputs have per-example shape {images.shape[1:]} but the model expects "
+                f"{expected[1:]} (mismatch on axis {axis})"
             )
 
 
-def _structure(value) -> str:
-    """What a model returned, for an error message: the kind of structure, or the shape."""
+def structure_text(value, items: str = "outputs") -> str:
+    """What a model returned (or was given), for an error message: the kind of structure, or the shape."""
     if isinstance(value, dict):
         return f"a dict with keys {sorted(map(str, value))}"
     if isinstance(value, (list, tuple)):
-        return f"a {type(value).__name__} of {len(value)} outputs"
+        return f"a {type(value).__name__} of {len(value)} {items}"
     shape = getattr(value, "shape", None)
     return type(value).__name__ if shape is None else f"shape {tuple(shape)}"
 
@@ -184,7 +330,7 @@ def num_classes(model, images: np.ndarray) -> int:
     scores = call_model(model, tf.constant(images[:1]))
     if not isinstance(scores, tf.Tensor) or scores.shape.rank != 2:
         raise ValueError(
-            f"model must return class scores of shape (N, num_classes), one tensor; got {_structure(scores)}"
+            f"model must return class scores of shape (N, num_classes), one tensor; got {structure_text(scores)}"
         )
     return int(scores.shape[-1])
 
@@ -197,8 +343,11 @@ def cached(model, key, build):
 
     (A global table keyed by the model would keep every model alive through the
     functions' references to it.) Objects that take no attributes get a fresh,
-    uncached function: still correct, only retraced on every call.
+    uncached function: still correct, only retraced on every call. For an :class:`Explained` the
+    functions live on its model, keyed by the Explained's value too (a new, equal one finds them).
     """
+    if isinstance(model, Explained):
+        model, key = model.model, (model, key)
     table = getattr(model, _CACHE_ATTRIBUTE, None)
     if table is None:
         table = {}
@@ -233,12 +382,10 @@ def on_replicas(fn, *tensors):
     strategy = tf.distribute.get_strategy()
     count = int(tensors[0].shape[0])
     per_replica = -(-count // replicas)
-    padded = [pad_rows(t, per_replica * replicas) for t in tensors]
+    padded = tf.nest.map_structure(lambda t: pad_rows(t, per_replica * replicas), list(tensors))
     parts = strategy.experimental_distribute_values_from_function(
-        lambda context: tuple(
-            t[context.replica_id_in_sync_group * per_replica :][:per_replica]
-            for t in padded
-        )
+        lambda context: tuple(tf.nest.map_structure(
+            lambda t: t[context.replica_id_in_sync_group * per_replica :][:per_replica], padded))
     )
     step = cached(
         fn,
@@ -260,16 +407,21 @@ def compiled_value(model, jit_compile=False):
     )
 
 
-def explained_values(model, images: np.ndarray, targets: np.ndarray, batch_size: int, jit_compile=False):
-    """``f(x)`` for checked ``images`` and ``targets``, in compiled groups (split over replicas), float32 (N,).
-
-    Under XLA the last group is padded to the others' size, so one compilation serves all.
-    """
-    jit = resolve_jit(jit_compile)
-    run = compiled_value(model, jit)
-    group = min(len(images), batch_size * replica_count())
+def grouped(run, arrays, batch_size: int, jit: bool) -> np.ndarray:
+    """The compiled ``run(*arrays)`` over all rows of ``arrays`` (arrays or per-example structures), in
+    groups of ``batch_size`` per replica, concatenated as NumPy. Under XLA the last group is padded to the
+    others' size, so one compilation serves all."""
+    count = len(tf.nest.flatten(arrays[0])[0])
+    group = min(count, batch_size * replica_count())
     split = functools.partial(on_replicas, run)
     return np.concatenate([
-        call_padded(split, [images[part], targets[part]], group if jit else part.stop - part.start)
-        for part in image_groups(len(images), group)
-    ]).astype(np.float32)
+        call_padded(split, rows_of(arrays, part), group if jit else part.stop - part.start)
+        for part in image_groups(count, group)
+    ])
+
+
+def explained_values(model, images: np.ndarray, targets, batch_size: int, jit_compile=False):
+    """``f(x)`` for checked rows ``images`` and ``targets`` (int32 class indices, or the context of an
+    :class:`Explained` ``model``), in compiled groups (split over replicas), float32 (N,)."""
+    jit = resolve_jit(jit_compile)
+    return grouped(compiled_value(model, jit), [images, targets], batch_size, jit).astype(np.float32)

@@ -274,7 +274,7 @@ def test_unsupported_layers_are_named_not_silently_differentiated(layers, messag
         ("elrp", {"epsilon": 0.0}, ValueError, "epsilon"),
         ("elrp", {"rule": "idgi"}, ValueError, "rule='idgi' does not apply to method 'elrp'"),
         ("elrp", {"baseline": 1.0}, ValueError, "takes no baseline"),
-        ("occlusion", {"patch": 11}, ValueError, "patch must be at most the image's shorter side 10"),
+        ("occlusion", {"patch": 11}, ValueError, "patch must be at most the inputs' size on each window axis: axis 1"),
         ("occlusion", {"patch": 0}, ValueError, "patch"),
         ("smoothgrad", {"inner": "smoothgrad"}, ValueError, "inner must be one of"),
         ("smoothgrad", {"nsamples": 0}, ValueError, "nsamples"),

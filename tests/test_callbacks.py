@@ -156,12 +156,12 @@ def test_bad_arguments_fail_before_training():
         AttributionCallback(x, y, metrics=("sic",))
     with pytest.raises(ValueError, match="localization' needs masks"):
         AttributionCallback(x, y, metrics=("localization",))
-    with pytest.raises(ValueError, match="rank 4"):
+    with pytest.raises(ValueError, match=r"targets must have shape \(16,\)"):  # x[0]: 16 examples (16, 1)
         AttributionCallback(x[0], y)
     with pytest.raises(ValueError, match="jit_compile must be True, False or 'auto'"):
         AttributionCallback(x, y, jit_compile="xla")
     callback = AttributionCallback(np.zeros((2, 9, 9, 1), np.float32), [0, 1])
-    with pytest.raises(ValueError, match="per-image shape"):
+    with pytest.raises(ValueError, match="per-example shape"):
         fit(small_cnn(), [callback], epochs=1)  # set_model checks before the first batch
     callback = AttributionCallback(x, [0, 1, 2, 7])
     with pytest.raises(ValueError, match="target"):

@@ -90,7 +90,7 @@ def _bad_inputs(name: str, x: np.ndarray):
     return [
         ("unknown option", x, {"no_such_option": 1}, TypeError, r"unknown option\(s\) \['no_such_option'\]"),
         ("wrong baseline", x, wrong_baseline[0], ValueError, wrong_baseline[1]),
-        ("NaN pixel", nan, {}, ValueError, "images contains NaN or Inf"),
+        ("NaN pixel", nan, {}, ValueError, "inputs contains NaN or Inf"),
     ]
 
 

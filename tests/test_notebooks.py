@@ -15,9 +15,9 @@ TUTORIALS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "tutorials
 NEEDS = {"explain-your-own-model.ipynb": data.FASHION_MNIST_DIR}  # Debian's dataset-fashion-mnist
 
 
-def test_the_tutorials_are_the_two_the_docs_promise():
+def test_the_tutorials_are_the_three_the_docs_promise():
     assert sorted(path.name for path in TUTORIALS.glob("*.ipynb")) == [
-        "explain-your-own-model.ipynb", "reproduce-the-paper.ipynb"]
+        "any_model.ipynb", "explain-your-own-model.ipynb", "reproduce-the-paper.ipynb"]
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -28,7 +28,7 @@ def test_notebooks_are_stored_without_outputs():
                    for cell in notebook.cells if cell.cell_type == "code"), path.name
 
 
-@pytest.mark.parametrize("name", ["explain-your-own-model.ipynb", "reproduce-the-paper.ipynb"])
+@pytest.mark.parametrize("name", ["explain-your-own-model.ipynb", "reproduce-the-paper.ipynb", "any_model.ipynb"])
 def test_tutorial_runs(name, tmp_path):
     needed = NEEDS.get(name)
     if needed and not os.path.isdir(needed):

@@ -1,11 +1,11 @@
 """The compiled Riemann loop: path points through the model, step rules applied, streaming sum.
 
-One ``tf.while_loop`` walks the path in chunks of ``c`` points for ``n`` images
-(``c * n`` model inputs per forward/backward pass, the memory bound). For every
+One ``tf.while_loop`` walks the path in chunks of ``c`` points for ``n`` examples of
+any shape (``c * n`` model inputs per forward/backward pass, the memory bound). For every
 point it gets ``f_j`` and ``g_j`` from one pass, asks the path for the step
 vector ``s_j``, and once ``f_{j+1}`` is known hands ``Step(g_j, s_j, f_{j+1} -
-f_j, g_{j+1})`` to every requested rule. Only the running sums (one (n, H, W, C)
-float64 tensor per rule) and the last point's record live across chunks, and
+f_j, g_{j+1})`` to every requested rule. Only the running sums (one float64 tensor
+shaped like the inputs per rule) and the last point's record live across chunks, and
 one chunk is in flight at a time (``parallel_iterations=1``), so memory does
 not grow with the number of steps. Everything after the model pass (the
 path's step vectors and next state, the rules) waits for the pass's gradient,
@@ -39,6 +39,7 @@ from ..runtime import (
     image_groups,
     on_replicas,
     replica_count,
+    rows_of,
 )
 from . import rules as rules_lib
 
@@ -48,7 +49,7 @@ OUTPUT_AT_END = "output_at_end"
 
 def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
     """Sum each rule's float32 contribution over the leading (point) axis, masking invalid points; float64."""
-    mask = tf.reshape(valid, [-1, 1, 1, 1, 1])
+    mask = tf.reshape(valid, [-1] + [1] * (step.grad.shape.rank - 1))
     return {
         name: tf.cast(tf.reduce_sum(tf.where(mask, rules_lib.RULES[name](step), 0.0), axis=0), tf.float64)
         for name in rule_names
@@ -62,17 +63,17 @@ def _after(dependency: tf.Tensor, tensors):
 
 
 def integrate(model, path, rule_names, points_per_chunk, images, baseline, targets):
-    """Integrate ``path`` for ``images`` (n, H, W, C) under each rule in ``rule_names``.
+    """Integrate ``path`` for ``images`` (n, ...) under each rule in ``rule_names``.
 
-    Returns ``{rule: attribution (n, H, W, C) float64}`` and ``f`` (n,) float64 at
+    Returns ``{rule: attribution (n, ...) float64}`` and ``f`` (n,) float64 at
     the path's first and last points under ``OUTPUT_AT_START`` / ``OUTPUT_AT_END``.
-    ``targets`` (n,) int32. Meant to run inside ``tf.function``; see
-    :func:`compiled_integrate`.
+    ``model`` is a :class:`idgi_tf.runtime.Explained` (or a model), ``targets`` its per-example context
+    (the int32 class indices, ...). Meant to run inside ``tf.function``; see :func:`compiled_integrate`.
     """
     n = images.shape[0]
     chunk = points_per_chunk
     num_chunks = -(-path.num_points // chunk)
-    chunk_targets = tf.tile(targets, [chunk])
+    chunk_targets = runtime.repeat_rows(targets, chunk)
 
     def body(k, state, sums, last, first_f):
         j = k * chunk + tf.range(chunk)
@@ -156,7 +157,7 @@ def in_groups(run, arrays, group: int, jit: bool):
     split = functools.partial(on_replicas, run)
     for part in image_groups(len(arrays[0]), group):
         count = part.stop - part.start
-        yield part, call_padded(split, [array[part] for array in arrays],
+        yield part, call_padded(split, rows_of(arrays, part),
                                 group if jit else (2 if count == 1 < group else count))
 
 
@@ -189,5 +190,5 @@ def integrate_subset(model, images, baseline, targets, batch_size: int, jit: boo
     group = min(len(index), batch_size * replicas)
     chunk = chunk_size(path, -(-group // replicas), batch_size)
     run = compiled_integrate(model, path, tuple(rule_names), chunk, jit)
-    parts = list(in_groups(run, [images[index], baseline[index], targets[index]], group, jit))
+    parts = list(in_groups(run, rows_of([images, baseline, targets], index), group, jit))
     return {key: np.concatenate([outputs[key] for _, outputs in parts]) for key in parts[0][1]}

@@ -1,8 +1,9 @@
 """The public attribution API: method name -> group function, one ``attribute`` for all.
 
-Every method builds a *group function* ``(images, baseline, targets) ->
-{rule: attribution}`` that runs compiled on a group of images; ``attribute``
-checks the arguments, splits the images into groups (and over the replicas
+Every method builds a *group function* ``(rows, baseline, context) ->
+{rule: attribution}`` that runs compiled on a group of examples; ``attribute``
+checks the arguments (:mod:`idgi_tf.attribution.arguments`: inputs of any rank or structure, targets,
+``layer=``), splits the rows into groups (and over the replicas
 of a ``tf.distribute`` strategy) and stitches the results.
 
 * Path methods (vg, gxi, ig, gig, blurig) are a path (:mod:`idgi_tf.attribution.paths`)
@@ -37,15 +38,14 @@ from ..runtime import (
     batch_size_or_default,
     cached,
     explained_values,
-    num_classes,
     replica_count,
     resolve_jit,
 )
-from . import convergence, paths
+from . import arguments, convergence, paths
 from .convergence import AUTO
 from .integrate import OUTPUT_AT_END, OUTPUT_AT_START, chunk_size, compiled_integrate, integrate_subset, stitched
 from .modified_gradients import EPSILON, compiled_modified_gradient
-from .occlusion import check_patch, compiled_occlusion
+from .occlusion import check_window, compiled_occlusion, window_option
 from .rise import compiled_rise
 from .rules import RULES
 from .smoothgrad import smoothgrad
@@ -64,7 +64,7 @@ class Plan:
     images_per_group: int
     jit_compile: bool
     options: dict
-    image_shape: tuple
+    input_shape: tuple
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -74,6 +74,8 @@ class Method:
     Attributes:
       title: the method's name in tables and figures ("IG", "ε-LRP").
       image_only: the method needs (N, H, W, C) images (a 2-D blur or 2-D cells), not any input rank.
+      forward_only: the method only runs the model forward (no gradient), so integer inputs (token ids)
+        can go in as they are.
       build: ``Plan -> group function (images, baseline, targets) -> {rule: map}``.
       options: the method's own keyword options and their defaults.
       check_options: validates and normalises those options.
@@ -100,6 +102,7 @@ class Method:
     single_pass: bool
     summary: str
     takes_image_index: bool = False
+    forward_only: bool = False
     path: Callable | None = None
     wraps: Callable[[dict], tuple[str, Method, dict]] | None = None
 
@@ -130,13 +133,9 @@ def _epsilon_options(options: dict) -> dict:
 
 
 def _occlusion_options(options: dict) -> dict:
-    patch = _checks.positive_int(options["patch"], "patch")
-    stride = patch if options["stride"] is None else _checks.positive_int(options["stride"], "stride")
-    if stride > patch:
-        raise ValueError(
-            f"stride must be at most patch ({patch}) so that every pixel lies in a window, got stride={stride}"
-        )
-    return {"patch": patch, "stride": stride}
+    """patch and stride as None, an int or a tuple (one per window axis); checked against the inputs' shape
+    by ``check_window`` when the method is built."""
+    return {name: window_option(options[name], name) for name in ("patch", "stride")}
 
 
 def _rise_options(options: dict) -> dict:
@@ -174,10 +173,9 @@ def _modified_gradient_method(method: str):
 
 
 def _build_occlusion(plan: Plan):
-    check_patch(plan.options["patch"], *plan.image_shape[:2])
+    patch, stride = check_window(plan.options["patch"], plan.options["stride"], plan.input_shape)
     windows_per_pass = max(1, plan.batch_size // plan.images_per_group)
-    return compiled_occlusion(plan.model, plan.options["patch"], plan.options["stride"], windows_per_pass,
-                              plan.jit_compile)
+    return compiled_occlusion(plan.model, patch, stride, windows_per_pass, plan.jit_compile)
 
 
 BOTH_RULES = frozenset(RULES)
@@ -283,14 +281,16 @@ METHODS: Mapping[str, Method] = MappingProxyType({
         summary="DeepLIFT-Rescale, (x - x') * modified grad of the logit (Shrikumar et al. 2017); 1 doubled pass",
     ),
     "occlusion": Method(
-        title="Occlusion", image_only=False, build=_build_occlusion, options={"patch": 8, "stride": None},
+        title="Occlusion", image_only=False, build=_build_occlusion, options={"patch": None, "stride": None},
         check_options=_occlusion_options, takes_baseline=True, rules=PLAIN_ONLY, single_pass=False,
-        summary="Occlusion, output drop per occluded patch (Zeiler & Fergus 2014); 1 + windows passes",
+        forward_only=True,
+        summary="Occlusion, output drop per occluded window (Zeiler & Fergus 2014; patch=1 on (N, D): feature "
+                "ablation); 1 + windows passes",
     ),
     "rise": Method(
         title="RISE", image_only=True, build=_build_rise, options={"nmasks": 4000, "cells": 7, "p": 0.5, "seed": 0},
         check_options=_rise_options, takes_baseline=True, rules=PLAIN_ONLY, single_pass=False,
-        summary="RISE, output-weighted random masks (Petsiuk et al. 2018); nmasks passes",
+        forward_only=True, summary="RISE, output-weighted random masks (Petsiuk et al. 2018); nmasks passes",
     ),
 })
 
@@ -309,15 +309,6 @@ def _resolved(method, given: dict) -> tuple[str, Method, dict, tuple]:
         row = METHODS[name]
     resolved = (name, row, dict(given)) if row.wraps is None else row.wraps(dict(given))
     return (*resolved, (*ATTRIBUTE_KEYWORDS, *row.options))
-
-
-def _checked_baseline(method_name: str, spec: Method, baseline, images: np.ndarray) -> np.ndarray:
-    """The baseline as (N, H, W, C), default black; zeros for a method that takes none (giving one is an error)."""
-    if spec.takes_baseline:
-        return _checks.like_images(0.0 if baseline is None else baseline, images, "baseline")
-    if baseline is not None:
-        raise ValueError(f"method {method_name!r} takes no baseline (baseline must be None)")
-    return np.zeros_like(images)
 
 
 def _rule_names(rule, method_name: str, method: Method) -> tuple:
@@ -352,28 +343,29 @@ def _method_options(method_name: str, method: Method, given: dict, keywords) -> 
 
 
 @overload
-def attribute(model, images, targets, method: str | Method, *, rule: str = ..., return_gap: Literal[False] = ...,
+def attribute(model, inputs, targets, method: str | Method, *, rule: str = ..., return_gap: Literal[False] = ...,
               **options: Any) -> np.ndarray: ...
 @overload
-def attribute(model, images, targets, method: str | Method, *, rule: tuple[str, ...], return_gap: Literal[False] = ...,
+def attribute(model, inputs, targets, method: str | Method, *, rule: tuple[str, ...], return_gap: Literal[False] = ...,
               **options: Any) -> dict[str, np.ndarray]: ...
 @overload
-def attribute(model, images, targets, method: str | Method, *, rule: str = ..., return_gap: Literal[True],
+def attribute(model, inputs, targets, method: str | Method, *, rule: str = ..., return_gap: Literal[True],
               **options: Any) -> tuple[np.ndarray, convergence.CompletenessGap]: ...
 @overload
-def attribute(model, images, targets, method: str | Method, *, rule: tuple[str, ...], return_gap: Literal[True],
+def attribute(model, inputs, targets, method: str | Method, *, rule: tuple[str, ...], return_gap: Literal[True],
               **options: Any) -> tuple[dict[str, np.ndarray], dict[str, convergence.CompletenessGap]]: ...
 
 
 def attribute(
     model,
-    images,
+    inputs,
     targets,
     method: str | Method,
     *,
     rule="plain",
     steps: int | None = None,
     baseline=None,
+    layer=None,
     batch_size: int | None = None,
     jit_compile=JIT_AUTO,
     verbose: bool = False,
@@ -382,14 +374,23 @@ def attribute(
     max_steps=None,
     **method_options,
 ):
-    """Attribute ``model``'s class scores to the pixels of ``images``.
+    """Attribute the scalar ``f(x)`` that ``model`` computes from ``inputs`` to the features of ``inputs``
+    (or to a layer's activations).
 
     Args:
-      model: a Keras model or callable mapping float32 images (N, H, W, C) to
-        class scores (N, K). The explained scalar is ``f(x) = model(x)[target]``.
-      images: array (N, H, W, C) in the model's input space (pixel space for
-        :func:`idgi_tf.models.pixel_model` models).
-      targets: int class index per image (N,), or one int for all.
+      model: a Keras model or callable. ``f(x)`` is picked from its outputs by ``targets``.
+      inputs: the examples, float, in the model's input space: one array ``(N, ...)`` of any rank >= 2
+        (tabular ``(N, D)``, sequences ``(N, T, D)``, images ``(N, H, W, C)`` in pixel space for
+        :func:`idgi_tf.models.pixel_model` models, volumes ``(N, D, H, W, C)``), or, for a model with
+        several inputs, a list, tuple or dict of such arrays in the model's input structure: the maps come
+        back in that structure, and the path moves all inputs together (IDGI's sum runs over all of them, so
+        completeness holds for the sum over every map). Integer inputs (token ids) need ``layer=``, except
+        for occlusion, which replaces ids by the baseline's.
+      targets: what ``f(x)`` is: an int class index per example (N,) or one int for all
+        (``f(x) = model(x)[target]``); ``None`` for a model with one output unit (a regression or a
+        sigmoid); or a callable ``targets(outputs) -> (N,)`` tensor, any differentiable scalar of the
+        model's outputs (in their structure: a segmentation mask's logits summed over a region, one head of
+        a multi-output model, ...). Define such a callable once: compiled functions are cached per callable.
       method: a name in ``METHODS``: {method_names};
         or a :class:`Method`, e.g. ``smoothed(METHODS["ig"], nsamples=20)``.
       rule: ``"plain"``, ``"idgi"``, or a tuple of both; with a tuple the result
@@ -403,8 +404,15 @@ def attribute(
         earlier point, so the plain maps cost the final grid's passes; IDGI maps
         take one more pass over it (see :mod:`idgi_tf.attribution.convergence`).
       baseline: start of the path for ig/gig, the reference of deeplift, the fill
-        of occlusion: scalar, (H, W, C) or (N, H, W, C); default black (zeros).
-        Blur IG starts at the blurred image instead.
+        of occlusion: a scalar, one example's shape or the inputs' shape (for several inputs, a scalar or
+        their structure of such values); default zeros (black, or token id 0). Blur IG starts at the
+        blurred image instead.
+      layer: attribute to this layer's **output** activations (a layer of the model or its name; functional
+        and Sequential models): the path runs from the layer's activations for the baseline inputs to those
+        for the inputs, and ``f`` is recomputed from the layer on with the layer's output replaced (Captum's
+        ``LayerIntegratedGradients``). Maps are shaped like the layer's output, e.g. ``(N, T, D)`` at an
+        ``Embedding``; IDGI maps sum to ``f(x) - f(baseline)`` when every path from the inputs to the output
+        goes through the layer. For vg, gxi, ig, gig, smoothgrad, elrp, deeplift and occlusion.
       batch_size: at most this many path points go through the model at once
         (default 32, per replica under a ``tf.distribute`` strategy); results do
         not depend on it beyond float32 rounding, except Guided IG, whose
@@ -414,7 +422,7 @@ def attribute(
       jit_compile: compile with XLA: ``True``, ``False`` or ``"auto"`` (the default: XLA
         on a GPU, plain ``tf.function`` on a CPU, where it measured 0.99-3.9x slower;
         see :func:`idgi_tf.runtime.resolve_jit`).
-      verbose: show a progress bar over images.
+      verbose: show a progress bar over examples.
       return_gap: also return each image's completeness gap ``sum A - (f(x) -
         f(start))`` and the steps it used, from values the pass already has
         (:class:`idgi_tf.attribution.convergence.CompletenessGap`, one per rule).
@@ -423,14 +431,17 @@ def attribute(
       **method_options: each method's options with their defaults
         (``METHODS[name].options``):
         {method_options}
-        occlusion's ``stride=None`` means the patch; smoothgrad passes ``rule``,
+        occlusion's ``patch`` and ``stride`` are an int or one int per window axis (every
+        axis but the channels), ``patch=None`` 8 on images and 1 elsewhere (one feature or
+        token), ``stride=None`` the patch; smoothgrad passes ``rule``,
         ``steps``, ``baseline`` and the inner method's options to the inner method.
 
     elrp and deeplift explain the target's logit: a final softmax is left out
     (see :mod:`idgi_tf.attribution.modified_gradients`); every other method explains ``f(x)``.
 
     Returns:
-      float32 array shaped like ``images`` for a ``rule`` name, or ``{rule: array}``
+      float32 maps shaped like ``inputs`` (like the layer's output with ``layer=``; the inputs' structure
+      for several inputs) for a ``rule`` name, or ``{rule: maps}``
       for a tuple of rules; with ``return_gap=True``, ``(maps, gaps)`` where
       ``gaps`` is a ``CompletenessGap`` (or ``{rule: CompletenessGap}``).
 
@@ -441,6 +452,8 @@ def attribute(
     Example:
       >>> maps = attribute(model, images, labels, "ig", rule=("plain", "idgi"))
       >>> maps["idgi"].sum(axis=(1, 2, 3))  # == f(x) - f(black), exactly
+      >>> attribute(text_model, token_ids, labels, "ig", layer="embedding", baseline=pad_ids)  # (N, T, D)
+      >>> attribute(regressor, rows, None, "ig", rule="idgi")  # (N, D), sums to f(x) - f(0)
       >>> maps, gaps = attribute(model, images, labels, "ig", steps="auto", tol=0.01, return_gap=True)
       >>> gaps.steps, gaps.relative  # the steps each image needed, its gap (<= 0.01)
     """
@@ -458,26 +471,27 @@ def attribute(
     jit = resolve_jit(jit_compile)
     options = _method_options(method_name, spec, options, keywords)
 
-    _checks.warn_if_unit_range(images, model, "attribute")
-    images = _checks.images(images)
-    targets = _checks.targets(targets, len(images), num_classes(model, images))
-    baseline = _checked_baseline(method_name, spec, baseline, images)
+    _checks.warn_if_unit_range(inputs, model, "attribute")
+    prepared = arguments.prepare(model, inputs, targets, baseline, layer, method_name=method_name, method=spec,
+                                 batch_size=batch_size, jit_compile=jit)
+    explained, rows, baseline, context = prepared.explained, prepared.rows, prepared.baseline, prepared.context
 
     replicas = replica_count()
-    group = min(len(images), batch_size * replicas)
-    on_done = progress_bar(len(images), unit_name="image").add if verbose else None
+    group = min(len(rows), batch_size * replicas)
+    on_done = progress_bar(len(rows), unit_name="example").add if verbose else None
     if steps == AUTO:
         maps, gaps = convergence.refine(
-            functools.partial(integrate_subset, model, images, baseline, targets, batch_size, jit),
-            functools.partial(spec.path, **options), rule_names, len(images), tol, max_steps, on_done=on_done)
+            functools.partial(integrate_subset, explained, rows, baseline, context, batch_size, jit),
+            functools.partial(spec.path, **options), rule_names, len(rows), tol, max_steps, on_done=on_done)
     else:
-        run = spec.build(Plan(model, rule_names, steps, batch_size, -(-group // replicas), jit, options,
-                              images.shape[1:]))
-        indices = [np.arange(len(images), dtype=np.int32)] if spec.takes_image_index else []
-        outputs, sums = stitched(run, [images, baseline, targets, *indices], group, jit, on_done)
+        run = spec.build(Plan(explained, rule_names, steps, batch_size, -(-group // replicas), jit, options,
+                              rows.shape[1:]))
+        indices = [np.arange(len(rows), dtype=np.int32)] if spec.takes_image_index else []
+        outputs, sums = stitched(run, [rows, baseline, context, *indices], group, jit, on_done)
         maps = {name: outputs[name] for name in rule_names}
         gaps = {name: convergence.completeness_gap(sums[name], outputs[OUTPUT_AT_START], outputs[OUTPUT_AT_END],
                                                    steps) for name in rule_names} if return_gap else None
+    maps = {name: prepared.maps(value) for name, value in maps.items()}
     result = maps if not isinstance(rule, str) else maps[rule_names[0]]
     if not return_gap:
         return result
@@ -489,24 +503,28 @@ ATTRIBUTE_KEYWORDS = tuple(name for name, parameter in inspect.signature(attribu
                            if parameter.kind is parameter.KEYWORD_ONLY)
 
 
-def explained_output(model, images, targets, *, batch_size: int | None = None, jit_compile=JIT_AUTO):
-    """The explained scalar ``f(x) = model(x)[target]`` per image, as float32 (N,).
+def explained_output(model, inputs, targets, *, batch_size: int | None = None, jit_compile=JIT_AUTO):
+    """The explained scalar ``f(x)`` per example, as float32 (N,): ``model(x)[target]``, the single output
+    (``targets=None``) or ``targets(model(x))`` (a callable), for inputs and targets as :func:`attribute`
+    takes them.
 
-    IDGI attributions of image ``i`` sum to ``f(x_i) - f(start_i)`` where the
+    IDGI attributions of example ``i`` sum to ``f(x_i) - f(start_i)`` where the
     start is the baseline (ig, gig) or the most-blurred image (blurig).
     """
-    images = _checks.images(images)
-    _checks.warn_if_unit_range(images, model, "explained_output")
-    targets = _checks.targets(targets, len(images), num_classes(model, images))
-    return explained_values(model, images, targets, batch_size_or_default(batch_size), jit_compile)
+    _checks.warn_if_unit_range(inputs, model, "explained_output")
+    batch_size = batch_size_or_default(batch_size)
+    prepared = arguments.prepare(model, inputs, targets, None, None, method_name="explained_output",
+                                 method=arguments.FORWARD_PASS, batch_size=batch_size, jit_compile=jit_compile)
+    return explained_values(prepared.explained, prepared.rows, prepared.context, batch_size, jit_compile)
 
 
-def path_start(method: str, images, baseline=None, **options) -> np.ndarray:
-    """Where the path of ``method`` starts for each image, (N, H, W, C) float32 (docs/attribution.md#paths).
+def path_start(method: str, inputs, baseline=None, **options) -> np.ndarray:
+    """Where the path of ``method`` starts for each example, float32 shaped like ``inputs``
+    (docs/attribution.md#paths).
 
-    ig and gig start at the baseline (default black), blurig at the images blurred at ``max_sigma``
+    ig and gig start at the baseline (default zeros), blurig at the images blurred at ``max_sigma``
     (``sqrt(max_sigma)`` with ``sqrt=True``, as PAIR's; Blur IG takes no baseline): the path's own first
-    point (:func:`idgi_tf.attribution.paths.start`). IDGI maps sum to ``f(images) - f(path_start(...))``;
+    point (:func:`idgi_tf.attribution.paths.start`). IDGI maps sum to ``f(inputs) - f(path_start(...))``;
     ``return_gap=True`` reports that gap without a model pass.
 
     Example:
@@ -515,9 +533,12 @@ def path_start(method: str, images, baseline=None, **options) -> np.ndarray:
     """
     name = _checks.choice(method, "method", PATH_INTEGRALS)
     spec = METHODS[name]
-    images = _checks.images(images)
+    inputs = _checks.images(inputs, "inputs") if spec.image_only else _checks.inputs(inputs)
     path = spec.path(DEFAULT_STEPS, **_method_options(name, spec, options, ("baseline",)))
-    return paths.start(path, images, _checked_baseline(name, spec, baseline, images)).numpy()
+    if baseline is not None and not spec.takes_baseline:
+        raise ValueError(f"method {name!r} takes no baseline (baseline must be None)")
+    start_base = _checks.like_inputs(0.0 if baseline is None else baseline, inputs, "baseline")
+    return paths.start(path, inputs, start_base).numpy()
 
 
 def _options_text() -> str:

@@ -9,8 +9,10 @@ nonlinearity ``y = a(z)`` given a modified derivative (docs/attribution.md#modif
   activation ``z'`` of the reference input ``x'``; where ``|z - z'| < 1e-5``
   the plain derivative ``a'((z + z') / 2)`` instead.
 
-:func:`modified_model` re-runs a Keras model layer by layer with those
-derivatives (``tf.custom_gradient``) on its activations. DeepLIFT runs the
+:class:`ModifiedModel` re-runs a Keras model layer by layer (:func:`idgi_tf.graph.run`, its
+:meth:`~ModifiedModel.call_layer` as the hook) with those derivatives (``tf.custom_gradient``) on its
+activations, at any input rank, for several inputs, and from a layer's output (``layer=``: that layer
+and the ones upstream of it run plainly). DeepLIFT runs the
 input and the reference as one doubled batch, so every nonlinearity sees ``z``
 and ``z'`` side by side. Layers are sorted into: affine ones (dense,
 convolutions, batch norm in inference, pooling by averaging, padding, adds,
@@ -19,7 +21,7 @@ nonlinearities (the modified rule), max pooling (gradient routing, as in
 DeepExplain), and anything else, which raises an error naming the layer
 rather than silently falling back to the plain gradient.
 
-A final softmax is left out: like DeepExplain and Ancona et al., the two
+A softmax that produces a model output is left out: like DeepExplain and Ancona et al., the two
 methods explain the target's **logit**, the rules being defined for
 element-wise nonlinearities only. Summation-to-delta then reads
 ``sum(attribution) = logit(x) - logit(x')`` on piecewise-linear networks.
@@ -32,8 +34,8 @@ import functools
 import keras
 import tensorflow as tf
 
-from .. import _checks
-from ..runtime import cached, fresh_zeros
+from .. import _checks, graph
+from ..runtime import cached, fresh_zeros, repeat_rows
 
 EPSILON = 1e-4
 RESCALE_TOLERANCE = 1e-5
@@ -144,50 +146,85 @@ def _unsupported(layer, method: str, why: str):
     )
 
 
-def _final_layer(model):
-    """The layer that produces ``model``'s output, looking inside nested models."""
-    layer = model
-    while isinstance(layer, keras.Model):
-        if isinstance(layer, keras.Sequential):
-            layer = layer.layers[-1]
-        else:
-            layer = layer.outputs[0]._keras_history.operation
-    return layer
+def _output_layers(model) -> list:
+    """The leaf layers that produce ``model``'s outputs (every output of a multi-output model), looking inside
+    nested models."""
+    if not isinstance(model, keras.Model):
+        return [model]
+    if isinstance(model, keras.Sequential):
+        return _output_layers(model.layers[-1])
+    return [layer for output in model.outputs for layer in _output_layers(output._keras_history.operation)]
+
+
+def _parents(operation) -> list:
+    """The operations whose outputs ``operation`` is called on, in every graph it belongs to."""
+    return [parent.operation for node in operation._inbound_nodes for parent in node.parent_nodes]
+
+
+def _upstream(model, layer) -> frozenset:
+    """The ids of ``layer`` and of every leaf layer that runs before it (its ancestors in ``model``'s graph,
+    through nested models): once ``layer``'s output is replaced, no derivative reaches them, so no rule
+    applies to them."""
+    if layer is None:
+        return frozenset()
+    found = {id(layer)}
+
+    def add_ancestors(operation):
+        stack = _parents(operation)
+        while stack:
+            ancestor = stack.pop()
+            if id(ancestor) not in found:
+                found.add(id(ancestor))
+                stack += _parents(ancestor) + (list(graph.leaf_layers(ancestor))
+                                              if isinstance(ancestor, keras.Model) else [])
+
+    def holds(container) -> bool:  # ``layer`` is in ``container``: add its ancestors at every nesting level
+        for operation in getattr(container, "operations", None) or container.layers:
+            if operation is layer or (isinstance(operation, keras.Model) and holds(operation)):
+                add_ancestors(operation)
+                return True
+        return False
+
+    holds(model)
+    return frozenset(found)
 
 
 class ModifiedModel:
-    """A Keras model re-run layer by layer with modified nonlinearity derivatives.
+    """A Keras model re-run layer by layer (:func:`idgi_tf.attribution.graph.run`) with modified
+    nonlinearity derivatives.
 
     ``ModifiedModel(model, "elrp", epsilon)(x)`` gives the model's logits with
     epsilon-LRP derivatives; ``ModifiedModel(model, "deeplift")(concat([x, x']))``
-    gives the logits of both halves with DeepLIFT-Rescale derivatives.
+    gives the logits of both halves with DeepLIFT-Rescale derivatives. :meth:`call_layer`
+    is the rule of one layer call, the hook ``graph.run`` takes. With ``layer`` (a leaf layer whose
+    output is replaced by the attributed activations), that layer and the ones upstream of it run plainly
+    and are not checked: any layer (an ``Embedding``) may precede the attribution layer.
     """
 
-    def __init__(self, model, method: str, epsilon: float = EPSILON):
-        if not isinstance(model, keras.Model) or not (
-            isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
-        ):
+    def __init__(self, model, method: str, epsilon: float = EPSILON, layer=None):
+        if not graph.runnable(model):
             raise TypeError(
                 f"method {method!r} needs a functional or Sequential Keras model, got {type(model).__name__}"
             )
         self.model = model
         self.method = _checks.choice(method, "method", MODIFIED_GRADIENT_METHODS)
         self.wrap = rescale_rule if method == "deeplift" else functools.partial(epsilon_rule, epsilon=epsilon)
-        self.final = _final_layer(model)
-        self._check(model)
+        self.final = frozenset(map(id, _output_layers(model)))
+        self.upstream = _upstream(model, layer)
+        for inner in graph.leaf_layers(model):
+            if id(inner) not in self.upstream:
+                self._check(inner)
 
     def _check(self, layer):
-        """Raise for any layer or operation the rules cannot pass, before anything runs."""
-        if isinstance(layer, keras.Model):
-            for inner in getattr(layer, "operations", layer.layers):
-                self._check(inner)
-            return
+        """Raise for a layer or operation the rules cannot pass, before anything runs."""
         kind = type(layer).__name__
         if not isinstance(layer, keras.layers.Layer):
             raise _unsupported(layer, self.method, "a bare Keras operation; use a layer")
+        if kind == "Embedding":
+            raise _unsupported(layer, self.method, "it takes integer ids; attribute at it or after it with layer=")
         if kind not in KNOWN_LAYERS:
             raise _unsupported(layer, self.method, "its gradient rule is not known")
-        if kind == "Softmax" and layer is not self.final:
+        if kind == "Softmax" and id(layer) not in self.final:
             raise _unsupported(layer, self.method, "softmax is supported only as the model's last layer")
         if kind == "Activation" or kind in AFFINE_LAYERS:
             self._activation(layer)
@@ -199,7 +236,7 @@ class ModifiedModel:
         name = _activation_name(layer.activation)
         if name == "linear":
             return None
-        if name == "softmax" and layer is self.final:
+        if name == "softmax" and id(layer) in self.final:
             return "drop"
         if name == "softmax":
             raise _unsupported(layer, self.method, "softmax is supported only as the model's last layer")
@@ -207,71 +244,70 @@ class ModifiedModel:
             raise _unsupported(layer, self.method, f"activation {name!r} is not a known element-wise function")
         return layer.activation
 
-    def __call__(self, x):
-        return self._run(self.model, x)
+    def __call__(self, inputs):
+        """The model's outputs on ``inputs`` (its input structure) with the modified derivatives."""
+        return graph.run(self.model, inputs, self.call_layer)
 
-    def _run(self, layer, *args, **kwargs):
-        """Call ``layer`` (a model: layer by layer) with the rule on its nonlinearities."""
-        if isinstance(layer, keras.Sequential):
-            (x,) = args
-            for inner in layer.layers:
-                x = self._run(inner, x)
-            return x
-        if isinstance(layer, keras.Model):
-            return layer._run_through_graph(
-                args[0] if len(args) == 1 else list(args), operation_fn=lambda op: op, call_fn=self._run
-            )
+    def call_layer(self, layer, *args, **kwargs):
+        """One leaf layer call with the rule: affine layers and max pooling plain, element-wise nonlinearities
+        wrapped, the final softmax dropped; layers upstream of the attribution layer plain."""
         kind = type(layer).__name__
-        if kind in ("InputLayer", "Softmax"):  # a Softmax layer here is the final one (checked)
+        if id(layer) in self.upstream:
+            return graph.inference_call(layer, *args, **kwargs)
+        if kind == "Softmax":  # the final one (checked)
             return args[0]
         if kind in ELEMENTWISE_LAYERS:
             return self.wrap(functools.partial(layer, training=False))(args[0])
         activation = self._activation(layer)
         if kind == "Activation":
             return args[0] if activation in (None, "drop") else self.wrap(activation)(args[0])
-        kwargs = {**kwargs, "training": False}  # inference, whatever the graph recorded (e.g. Dropout's call)
         if activation is None:
-            return layer(*args, **kwargs)
+            return graph.inference_call(layer, *args, **kwargs)
         saved = layer.activation
         layer.activation = keras.activations.linear
         try:
-            z = layer(*args, **kwargs)
+            z = graph.inference_call(layer, *args, **kwargs)
         finally:
             layer.activation = saved
         return z if activation == "drop" else self.wrap(activation)(z)
 
 
-def modified_model(model, method: str, epsilon: float = EPSILON) -> ModifiedModel:
-    """The :class:`ModifiedModel` of ``model`` for ``method`` (elrp or deeplift), built once per model."""
-    return cached(model, ("modified", method, float(epsilon)), lambda: ModifiedModel(model, method, epsilon))
+def modified_model(model, method: str, epsilon: float = EPSILON, layer=None) -> ModifiedModel:
+    """The :class:`ModifiedModel` of ``model`` for ``method`` (elrp or deeplift) and attribution ``layer``
+    (None: the inputs), built once per model."""
+    return cached(model, ("modified", method, float(epsilon), layer),
+                  lambda: ModifiedModel(model, method, epsilon, layer))
 
 
-def modified_gradient_attribution(modified: ModifiedModel, images, baseline, targets):
+def modified_gradient_attribution(explained, modified: ModifiedModel, x, baseline, context):
     """``x * g~`` (epsilon-LRP) or ``(x - x') * g~`` (DeepLIFT) for a batch, as float64.
 
-    ``g~`` is the modified gradient of the target logit; DeepLIFT runs
-    ``[images; baseline]`` as one doubled batch.
+    ``g~`` is the gradient of ``explained.pick(explained.outputs(x))`` with ``modified``'s rules on every layer
+    call. ``x`` are the inputs (flat for several inputs) or, with ``explained.layer``, that layer's output
+    activations (then ``baseline`` holds its activations for the baseline inputs). DeepLIFT runs
+    ``[x; x']`` (and the context twice) as one doubled batch: the Rescale rule needs ``z`` and ``z'`` side by side.
     """
-    n = images.shape[0]
+    n = x.shape[0]
     doubled = modified.method == "deeplift"
-    inputs = tf.concat([images, baseline], axis=0) if doubled else images
+    points = tf.concat([x, baseline], axis=0) if doubled else x
+    rows = repeat_rows(context, 2) if doubled else context
     with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        logits = modified(inputs)[:n]
-        value = tf.gather(logits, targets, axis=1, batch_dims=1)
-    grad = tape.gradient(value, inputs)
-    grad = fresh_zeros(tf.shape(images)) if grad is None else grad[:n]
-    difference = images - baseline if doubled else images
+        tape.watch(points)
+        value = explained.pick(explained.outputs(points, rows, call_layer=modified.call_layer), rows)[:n]
+    grad = tape.gradient(value, points)
+    grad = fresh_zeros(tf.shape(x)) if grad is None else grad[:n]
+    difference = x - baseline if doubled else x
     return {"plain": tf.cast(difference * grad, tf.float64)}
 
 
-def compiled_modified_gradient(model, method: str, epsilon: float, jit_compile: bool = False):
-    """:func:`modified_gradient_attribution` for ``model``, as a cached ``tf.function``."""
-    modified = modified_model(model, method, epsilon)
+def compiled_modified_gradient(explained, method: str, epsilon: float, jit_compile: bool = False):
+    """:func:`modified_gradient_attribution` of ``(x, baseline, context)`` for ``explained``, as a ``tf.function``
+    cached on ``explained.model``; the model's layers are checked here, before its first pass."""
+    modified = modified_model(explained.model, method, epsilon, explained.layer)
     return cached(
-        model,
-        ("modified_gradient", method, float(epsilon), bool(jit_compile)),
+        explained.model,
+        ("modified_gradient", method, float(epsilon), bool(jit_compile), explained),
         lambda: tf.function(
-            functools.partial(modified_gradient_attribution, modified), jit_compile=bool(jit_compile)
+            functools.partial(modified_gradient_attribution, explained, modified), jit_compile=bool(jit_compile)
         ),
     )

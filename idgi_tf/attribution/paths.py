@@ -8,7 +8,8 @@ them the gradients they need. Every path satisfies :class:`Path` (tested).
 
 ``j`` is an int32 vector of point indices (``c`` of them); indices past ``M``
 are padding that the integrator masks out, so paths only have to clip them.
-``x`` and ``baseline`` arrive as float32 (n, H, W, C). The integrator calls
+``x`` and ``baseline`` arrive as float32 (n, ...), one example of any shape (Blur IG's
+path: images (n, H, W, C)). The integrator calls
 ``advance`` only after the chunk's model pass, so nothing a path computes for
 its step vectors is held during the pass. Paths compute in float64 where
 precision needs it (points, Blur IG's blur differences, Guided IG's moves),
@@ -47,14 +48,14 @@ class Path(Protocol):
         """The loop state (a tensor; unused by fixed paths)."""
 
     def points(self, state: tf.Tensor, j: tf.Tensor, x: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
-        """The model's inputs at the point indices ``j`` (c,): (c, n, H, W, C) float32."""
+        """The model's inputs at the point indices ``j`` (c,): (c, n, ...) float32."""
 
     def advance(self, state, j, grads, x, baseline) -> tuple:
-        """``(next state, step vectors (c, n, H, W, C) float32)`` once the chunk's gradients are known."""
+        """``(next state, step vectors (c, n, ...) float32)`` once the chunk's gradients are known."""
 
 
 def start(path: Path, images, baseline) -> tf.Tensor:
-    """Where ``path`` starts for each image, (n, H, W, C) float32: its point ``j = 0``, the point the
+    """Where ``path`` starts for each example, (n, ...) float32: its point ``j = 0``, the point the
     integrator evaluates ``f(start)`` at, so :func:`idgi_tf.path_start` cannot disagree with it."""
     x, base = tf.constant(images, tf.float32), tf.constant(baseline, tf.float32)
     return path.points(path.init_state(x, base), tf.constant([0]), x, base)[0]
@@ -64,9 +65,9 @@ def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
     return tf.minimum(j, last)
 
 
-def _column(values: tf.Tensor) -> tf.Tensor:
-    """(c,) -> (c, 1, 1, 1, 1), to broadcast against (c, n, H, W, C)."""
-    return tf.reshape(values, [-1, 1, 1, 1, 1])
+def _column(values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """(c,) -> (c, 1, ..., 1), to broadcast against points (c, *x.shape)."""
+    return tf.reshape(values, [-1] + [1] * x.shape.rank)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,11 +117,11 @@ class Straight:
     def points(self, state, j, x, baseline):
         alpha = tf.cast(_clip_index(j, self.steps), tf.float64) / self.steps
         x, baseline = tf.cast(x, tf.float64), tf.cast(baseline, tf.float64)
-        return tf.cast(baseline[None] + _column(alpha) * (x - baseline)[None], tf.float32)
+        return tf.cast(baseline[None] + _column(alpha, x) * (x - baseline)[None], tf.float32)
 
     def advance(self, state, j, grads, x, baseline):
         segment = tf.cast((tf.cast(x, tf.float64) - tf.cast(baseline, tf.float64)) / self.steps, tf.float32)
-        return state, segment[None] * _column(tf.cast(j < self.steps, tf.float32))
+        return state, segment[None] * _column(tf.cast(j < self.steps, tf.float32), x)
 
 
 # --------------------------------------------------------------------------- blur
@@ -363,7 +364,7 @@ class Guided:
         return new_state, tf.cast(new_state - state, tf.float32)[None]
 
     def _move(self, current, grad, step, x, baseline):
-        """One outer Guided IG step for every image; shapes (n, H, W, C)."""
+        """One outer Guided IG step for every example; shapes (n, ...)."""
         shape = tf.shape(current)
         n = current.shape[0]
         flat = lambda t: tf.reshape(tf.cast(t, tf.float64), [n, -1])  # noqa: E731

@@ -53,7 +53,7 @@ def rise(model, nmasks, cells, p, seed, masks_per_pass, images, baseline, target
     """RISE saliency ``{"plain": (n, H, W, C) float64}`` for one image group."""
     n, height, width, channels = images.shape
     k = min(masks_per_pass, nmasks)
-    tiled_targets = tf.tile(targets, [k])
+    tiled_targets = runtime.repeat_rows(targets, k)
 
     grids, shifts = (tf.constant(draws) for draws in mask_draws(nmasks, seed, cells, p, height, width))
 

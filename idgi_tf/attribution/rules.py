@@ -10,8 +10,9 @@ For path points ``x_0 = baseline, ..., x_M = input`` (IDGI paper, Eq. 6):
 * ``plain``: ``A += g_j * s_j`` where ``s_j`` is the path's step vector at
   point ``j`` (``x_{j+1} - x_j`` on the straight and guided paths).
 * ``idgi``: ``A += g_j**2 * (f_{j+1} - f_j) / sum(g_j**2)`` (IDGI paper,
-  Algorithm 1; the official code, exactly). The sum runs over every pixel and
-  channel of one image, so ``sum(A) = f(x_M) - f(x_0)`` exactly. Where
+  Algorithm 1; the official code, exactly). The sum runs over every feature of
+  one example (every pixel and channel of an image; with several inputs, all of
+  them), so ``sum(A) = f(x_M) - f(x_0)`` exactly. Where
   ``g_j`` vanishes (a ReLU net with zero biases at the black baseline) the
   segment takes the direction of ``g_{j+1}``, then of ``s_j``
   (docs/attribution.md#vanishing-gradient-our-rule), so completeness holds there too.
@@ -29,8 +30,8 @@ import tensorflow as tf
 class Step(NamedTuple):
     """What the integrator knows about path point ``j`` once ``f_{j+1}`` is known.
 
-    All tensors have a leading batch shape ``B`` (any rank) followed by the image
-    shape ``(H, W, C)``; ``delta_f`` has shape ``B``.
+    All tensors have a leading batch shape ``B`` (any rank) followed by one example's
+    shape (``(D,)``, ``(T, D)``, ``(H, W, C)``, ...); ``delta_f`` has shape ``B``.
 
     Attributes:
       grad: ``g_j``, the gradient of the explained output at ``x_j``.
@@ -47,9 +48,9 @@ class Step(NamedTuple):
     next_grad: tf.Tensor
 
 
-def _per_image_sum(x: tf.Tensor) -> tf.Tensor:
-    """Sum over the trailing (H, W, C) axes, keeping them for broadcasting."""
-    return tf.reduce_sum(x, axis=[-3, -2, -1], keepdims=True)
+def _feature_axes(step: Step) -> list:
+    """The axes of one example's features: those of ``grad`` after the batch shape ``B`` of ``delta_f``."""
+    return list(range(step.delta_f.shape.rank, step.grad.shape.rank))
 
 
 def plain(step: Step) -> tf.Tensor:
@@ -65,19 +66,21 @@ def idgi(step: Step) -> tf.Tensor:
     the path step ``s_j``; only a segment where all three vanish adds nothing
     (``divide_no_nan``). The formula does not change when ``g_j`` is scaled, so
     ``g_j`` is divided by its largest ``|g_j|`` before squaring: ``sum`` then lies
-    in [1, H W C] and float32 neither overflows (logits ~1e22: NaN or zero maps
+    in [1, number of features] and float32 neither overflows (logits ~1e22: NaN or zero maps
     otherwise) nor underflows (gradients ~1e-30 would look vanished). Finite
     wherever ``g``, ``s`` and ``delta_f`` are, and ``sum(A) = f(x_M) - f(x_0)``
     whenever the path moves.
     """
+    axes = _feature_axes(step)
+
     def peak(vector):
-        return tf.reduce_max(tf.abs(vector), axis=[-3, -2, -1], keepdims=True)
+        return tf.reduce_max(tf.abs(vector), axis=axes, keepdims=True)
 
     direction = tf.where(peak(step.grad) > 0, step.grad,
                          tf.where(peak(step.next_grad) > 0, step.next_grad, step.delta_x))
     squared = tf.square(tf.math.divide_no_nan(direction, peak(direction)))
-    delta_f = step.delta_f[..., None, None, None]
-    scale = tf.math.divide_no_nan(delta_f, tf.cast(_per_image_sum(squared), delta_f.dtype))
+    delta_f = tf.reshape(step.delta_f, tf.concat([tf.shape(step.delta_f), tf.ones([len(axes)], tf.int32)], 0))
+    scale = tf.math.divide_no_nan(delta_f, tf.cast(tf.reduce_sum(squared, axis=axes, keepdims=True), delta_f.dtype))
     return squared * tf.cast(scale, squared.dtype)
 
 

@@ -1,10 +1,10 @@
 """SmoothGrad (Smilkov et al. 2017) around any method's group function.
 
 ``SG(x) = (1/S) sum_s A(x + e_s)``, ``e_s ~ N(0, sigma^2)`` element-wise with
-``sigma = noise * (max(x) - min(x))`` per image (docs/attribution.md#other-methods; PAIR's
+``sigma = noise * (max(x) - min(x))`` per example (docs/attribution.md#other-methods; PAIR's
 ``stdev_spread``). The baseline is not perturbed. Samples go through the
 wrapped method ``samples_per_pass`` at a time as one batch, and only the
-running sum (one (n, H, W, C) float64 tensor per rule) lives across passes.
+running sum (one float64 tensor shaped like the inputs per rule) lives across passes.
 The noise of sample ``s`` of the image at index ``i`` of the call is
 ``tf.random.stateless_normal`` from the key ``fold_in((seed, i), s)``: it
 depends on nothing else, so results are the same for any ``batch_size``,
@@ -26,7 +26,7 @@ def sample_noise(seed, image_index, sample, shape):
 
 
 def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, images, baseline, targets, indices):
-    """Mean of ``inner(images + noise)`` over ``nsamples`` draws, ``{rule: (n, H, W, C) float64}``.
+    """Mean of ``inner(images + noise)`` over ``nsamples`` draws, ``{rule: (n, ...) float64}``.
 
     ``inner(images, baseline, targets) -> {rule: attribution}`` (for every rule
     in ``rule_names``) is the wrapped method's group function, built for
@@ -39,8 +39,8 @@ def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, image
     axes = list(range(1, len(images.shape)))
     value_range = tf.reduce_max(images, axis=axes, keepdims=True) - tf.reduce_min(images, axis=axes, keepdims=True)
     spread = noise * value_range
-    tiled_baseline = tf.tile(baseline, [k, 1, 1, 1])
-    tiled_targets = tf.tile(targets, [k])
+    tiled_baseline = runtime.repeat_rows(baseline, k)
+    tiled_targets = runtime.repeat_rows(targets, k)
     seed = tf.constant(seed, tf.int32)
     # (sample, image) pairs of one pass, sample-major like the tiled batch.
     pass_images = tf.tile(indices, [k])
@@ -54,7 +54,7 @@ def smoothgrad(inner, rule_names, nsamples, noise, seed, samples_per_pass, image
         )
         noisy = tf.reshape(images[None] + spread[None] * tf.reshape(draws, [k, n, *shape]), [k * n, *shape])
         out = inner(noisy, tiled_baseline, tiled_targets)
-        valid = tf.reshape(r * k + tf.range(k) < nsamples, [k, 1, 1, 1, 1])
+        valid = tf.reshape(r * k + tf.range(k) < nsamples, [k] + [1] * len(images.shape))
         added = {rule: tf.reshape(tf.cast(out[rule], tf.float64), [k, n, *shape]) for rule in rule_names}
         return r + 1, {rule: sums[rule] + tf.reduce_sum(tf.where(valid, added[rule], 0.0), axis=0) for rule in sums}
 

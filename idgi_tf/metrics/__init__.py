@@ -2,7 +2,9 @@
 
 Metrics take ``(model, images, targets, maps)`` (or ``(maps, masks)``) and
 never compute attributions themselves. Every metric accepts 3-D maps
-(N, H, W, C), reduced to 2-D with :func:`reduce_channels`, or 2-D maps (N, H, W).
+(N, H, W, C), reduced to 2-D with :func:`reduce_channels`, or 2-D maps (N, H, W);
+Insertion, Deletion, Sensitivity-n and MuFidelity take inputs of any rank and maps
+of one value per feature (docs/metrics.md#inputs-of-any-rank).
 :data:`METRICS` is the table of metrics the bench and the callback read (:mod:`.table`).
 """
 

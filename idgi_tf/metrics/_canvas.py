@@ -1,4 +1,8 @@
-"""Pixel rankings and the partially revealed images built from them (Insertion, Deletion, SIC/AIC)."""
+"""Feature rankings and the partially revealed inputs built from them (Insertion, Deletion, SIC/AIC).
+
+A feature is one entry of a feature map (``_maps.feature_map_shape``): a pixel of an
+image, a token of a sequence, a column of tabular data.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,27 @@ import tensorflow as tf
 from ..runtime import image_groups, pad_rows
 
 
-def pixel_ranks(maps_2d: np.ndarray) -> np.ndarray:
-    """Rank of every pixel (0 = most important), ties broken by pixel order. (N, H, W) int32."""
-    flat = tf.reshape(tf.constant(maps_2d), [maps_2d.shape[0], -1])
+def pixel_ranks(feature_maps: np.ndarray) -> np.ndarray:
+    """Rank of every feature among its example's (0 = most important), ties broken by flat (C) order.
+
+    ``feature_maps``: (N, ...), e.g. (N, H, W) for images. Returns int32 ranks of the same shape.
+    """
+    flat = tf.reshape(tf.constant(feature_maps), [feature_maps.shape[0], -1])
     order = tf.argsort(-flat, axis=1, stable=True)
-    return tf.reshape(tf.argsort(order, axis=1), maps_2d.shape).numpy().astype(np.int32)
+    return tf.reshape(tf.argsort(order, axis=1), feature_maps.shape).numpy().astype(np.int32)
 
 
 def canvases(top: tf.Tensor, rest: tf.Tensor, ranks: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
-    """Images whose ``counts[i]`` top-ranked pixels come from ``top`` and the others from ``rest``.
+    """Inputs whose ``counts[i]`` top-ranked features come from ``top`` and the others from ``rest``.
 
-    ``top``, ``rest``: (n, H, W, C); ``ranks``: (n, H, W); ``counts``: (c,).
-    Returns (c * n, H, W, C), count-major (all images at ``counts[0]`` first).
-    All channels of a pixel move together.
+    ``top``, ``rest``: (n, ...) inputs, e.g. (n, H, W, C); ``ranks``: (n, ...) feature ranks, the
+    inputs' shape without the last axis (n, H, W) or, for (n, D) inputs, (n, D) itself; ``counts``: (c,).
+    Returns (c * n, ...), count-major (all inputs at ``counts[0]`` first). All values of a feature
+    (the channels of a pixel, the embedding dims of a token) move together.
     """
-    chosen = ranks[None, :, :, :, None] < counts[:, None, None, None, None]  # (c, n, H, W, 1)
+    chosen = ranks[None] < tf.reshape(counts, [-1] + [1] * ranks.shape.rank)  # (c, n, H, W)
+    if ranks.shape.rank < top.shape.rank:
+        chosen = chosen[..., None]
     mixed = tf.where(chosen, top[None], rest[None])
     return tf.reshape(mixed, [-1, *top.shape[1:]])
 

@@ -1,22 +1,25 @@
 """Sensitivity-n (Ancona et al. 2018, section 4) and MuFidelity (Bhatt et al. 2020).
 
-Both remove random subsets ``S`` of pixels (all channels set to the
-baseline) and measure, per image, the Pearson correlation across subsets
-between the attribution mass ``sum_{i in S} R_i`` of the 2-D map and the
-output drop ``f(x) - f(x_S)`` (docs/metrics.md#sensitivity-n):
+Both remove random subsets ``S`` of features (pixels of an image with all their
+channels, tokens of a sequence with all their embedding dims, columns of tabular
+data: docs/metrics.md#inputs-of-any-rank) by setting them to the baseline, and
+measure, per example, the Pearson correlation across subsets between the
+attribution mass ``sum_{i in S} R_i`` of the feature map and the output drop
+``f(x) - f(x_S)`` (docs/metrics.md#sensitivity-n):
 
 * Sensitivity-n: for each ``n`` of a grid, ``subsets`` uniform random subsets
-  of exactly ``n`` pixels; the curve over ``n`` is the correlation averaged
-  over images. A method is "sensitivity-n" when it is 1 (every method on a
-  linear model; Occlusion-1 at ``n = 1`` on any model).
-* MuFidelity: ``samples`` subsets of a ``grid x grid`` partition of the image,
-  each removing ``int(subset * grid**2)`` random cells (Xplique's
-  ``MuFidelity`` removes one cell more, by an off-by-one); the score is the
-  correlation, averaged over images.
+  of exactly ``n`` features; the curve over ``n`` is the correlation averaged
+  over examples. A method is "sensitivity-n" when it is 1 (Gradient*Input on a
+  linear model with baseline 0; Occlusion-1 at ``n = 1`` on any model).
+* MuFidelity: ``samples`` subsets of a ``grid x grid`` partition of the image
+  (for feature maps that are not 2-D: ``grid**2`` contiguous groups of the
+  flattened features), each removing ``int(subset * grid**2)`` random cells
+  (Xplique's ``MuFidelity`` removes one cell more, by an off-by-one); the score
+  is the correlation, averaged over examples.
 
-The same subsets serve every image (one seeded draw per ``n``). A correlation
+The same subsets serve every example (one seeded draw per ``n``). A correlation
 is undefined (NaN, counted) when the drops or the masses do not vary. The
-degraded images are built on the device and go through the model in chunks
+degraded inputs are built on the device and go through the model in chunks
 of at most ``batch_size``.
 """
 
@@ -35,7 +38,9 @@ from ..runtime import (
     cached,
     explained_value,
     explained_values,
+    floats_unless_ids,
     num_classes,
+    repeat_rows,
     resolve_jit,
 )
 from ._canvas import chunk_calls
@@ -44,12 +49,15 @@ from .result import MetricResult
 
 
 def _degraded_values(model, images, baseline, masks, targets):
-    """f on every image with each mask's pixels set to the baseline: (k, n) for masks (k, H, W)."""
-    m = masks[:, None, :, :, None]
-    degraded = images[None] * (1.0 - m) + baseline[None] * m
-    values = explained_value(model, tf.reshape(degraded, [-1, *images.shape[1:]]),
-                             tf.tile(targets, [tf.shape(masks)[0]]))
-    return tf.reshape(values, [tf.shape(masks)[0], images.shape[0]])
+    """f on every example with each mask's features set to the baseline: (k, n) for 0/1 masks (k, ...)
+    shaped like one feature map; all values of a feature (channels, embedding dims) go together."""
+    removed = masks[:, None] > 0.5  # (k, 1, H, W)
+    if removed.shape.rank <= images.shape.rank:
+        removed = removed[..., None]
+    degraded = tf.where(removed, baseline[None], images[None])
+    count = tf.shape(masks)[0]
+    values = explained_value(model, tf.reshape(degraded, [-1, *images.shape[1:]]), repeat_rows(targets, count))
+    return tf.reshape(values, [count, images.shape[0]])
 
 
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -62,7 +70,7 @@ def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _output_drops(model, images, baseline, targets, reference, masks, batch_size, jit):
-    """``f(x) - f(x_S)`` for every image and mask: (N, K)."""
+    """``f(x) - f(x_S)`` for every example and mask: (N, K)."""
     run = cached(model, ("degraded", jit),
                  lambda: tf.function(functools.partial(_degraded_values, model), jit_compile=jit))
     drops = np.empty((len(images), len(masks)), np.float64)
@@ -71,27 +79,31 @@ def _output_drops(model, images, baseline, targets, reference, masks, batch_size
     return drops
 
 
-def _checked(model, images, targets, maps, baseline, batch_size, how, jit_compile):
+def _checked(model, images, maps, baseline, batch_size, how, jit_compile):
     jit = resolve_jit(jit_compile)
-    images = _checks.images(images)
-    targets = _checks.targets(targets, len(images), num_classes(model, images))
+    (images,) = floats_unless_ids(model, [_checks.inputs(images, "images", integers=True)])
     flat_maps = checked_maps(maps, images, how)
-    base = _checks.like_images(baseline, images, "baseline")
-    batch_size = batch_size_or_default(batch_size)
-    reference = explained_values(model, images, targets, batch_size, jit).astype(np.float64)
-    return images, targets, flat_maps, base, batch_size, reference, jit
+    base = _checks.like_inputs(baseline, images, "baseline")
+    return images, flat_maps, base, batch_size_or_default(batch_size), jit
+
+
+def _targets_and_reference(model, images, targets, batch_size, jit):
+    """The checked targets and ``f(x)`` per example (float64), last: a model that declares no output is called."""
+    targets = _checks.targets(targets, len(images), num_classes(model, images))
+    return targets, explained_values(model, images, targets, batch_size, jit).astype(np.float64)
 
 
 def _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size, jit):
-    """Per-image correlation between mask masses of the map and output drops, over the masks."""
+    """Per-example correlation between mask masses of the feature map and output drops, over the masks."""
     drops = _output_drops(model, images, base, targets, reference, masks, batch_size, jit)
-    masses = np.einsum("nhw,khw->nk", flat_maps, masks.astype(np.float64))
+    masses = np.einsum("nf,kf->nk", flat_maps.reshape(len(flat_maps), -1),
+                       masks.reshape(len(masks), -1).astype(np.float64))
     return pearson_rows(masses, drops)
 
 
-def default_ns(pixels: int, num: int = 16) -> np.ndarray:
-    """Log-spaced subset sizes from 1 to 80 % of the pixels (docs/metrics.md#sensitivity-n)."""
-    return np.unique(np.round(np.geomspace(1, 0.8 * pixels, num)).astype(np.int64))
+def default_ns(features: int, num: int = 16) -> np.ndarray:
+    """Log-spaced subset sizes from 1 to 80 % of the features (pixels of an image; docs/metrics.md#sensitivity-n)."""
+    return np.unique(np.round(np.geomspace(1, 0.8 * features, num)).astype(np.int64))
 
 
 def random_subset_masks(rng: np.random.Generator, count: int, size: int, chosen: int) -> np.ndarray:
@@ -102,16 +114,19 @@ def random_subset_masks(rng: np.random.Generator, count: int, size: int, chosen:
     return masks
 
 
-def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baseline=0.0, seed=0,
+def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baseline=0, seed=0,
                   batch_size=None, how="sum", jit_compile=JIT_AUTO):
     """Sensitivity-n (Ancona et al. 2018): correlation of attribution mass and output drop, over n.
 
     Args:
-      model, images, targets: as for :func:`idgi_tf.attribute`.
-      maps: attributions (N, H, W, C) or 2-D maps (N, H, W).
-      ns: subset sizes in pixels (default: 16 log-spaced from 1 to 80 % of H*W).
+      model, targets: as for :func:`idgi_tf.attribute`.
+      images, maps: as for :func:`idgi_tf.metrics.insertion`: inputs of any rank (float, or integer
+        token ids), maps like the inputs or without their last axis (one value per feature;
+        tabular (N, D) inputs take (N, D) maps; for token ids explained at the embedding: ``maps.sum(-1)``).
+      ns: subset sizes in features (default: 16 log-spaced from 1 to 80 % of the features, H*W for images).
       subsets: random subsets per n (Ancona: 100).
-      baseline: value of removed pixels: scalar or image(s) (default black).
+      baseline: value of removed features: a scalar, one input or one per example (default 0: black;
+        for integer token ids an integer id such as the pad id).
       seed: seed of the subsets (the same subsets serve every image).
       batch_size: model inputs per pass (default 32).
       jit_compile: XLA for the model passes: ``True``, ``False`` or ``"auto"`` (XLA on a
@@ -128,20 +143,21 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
       >>> r.aggregate_curves["correlation"]
     """
     _checks.warn_if_unit_range(images, model, "sensitivity_n")
-    images, targets, flat_maps, base, batch_size, reference, jit = _checked(
-        model, images, targets, maps, baseline, batch_size, how, jit_compile)
-    pixels = images.shape[1] * images.shape[2]
+    images, flat_maps, base, batch_size, jit = _checked(model, images, maps, baseline, batch_size, how, jit_compile)
+    features = flat_maps[0].size
     subsets = _checks.positive_int(subsets, "subsets")
     if subsets < 2:
         raise ValueError(f"subsets must be at least 2 (a correlation needs two points), got {subsets}")
-    ns = default_ns(pixels) if ns is None else np.asarray(ns)
-    if ns.ndim != 1 or len(ns) == 0 or not np.issubdtype(ns.dtype, np.integer) or ns.min() < 1 or ns.max() > pixels:
-        raise ValueError(f"ns must be a non-empty list of integers in [1, {pixels}] (pixels per image), got {ns!r}")
+    ns = default_ns(features) if ns is None else np.asarray(ns)
+    if ns.ndim != 1 or len(ns) == 0 or not np.issubdtype(ns.dtype, np.integer) or ns.min() < 1 or ns.max() > features:
+        raise ValueError(
+            f"ns must be a non-empty list of integers in [1, {features}] (features per example), got {ns!r}")
     seed = _checks.seed(seed)
+    targets, reference = _targets_and_reference(model, images, targets, batch_size, jit)
     rng = np.random.default_rng(seed)
     curves = np.empty((len(images), len(ns)), np.float64)
     for column, n in enumerate(ns):
-        masks = random_subset_masks(rng, subsets, pixels, int(n)).reshape(subsets, *images.shape[1:3])
+        masks = random_subset_masks(rng, subsets, features, int(n)).reshape(subsets, *flat_maps.shape[1:])
         curves[:, column] = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size,
                                           jit)
     undefined = int(np.isnan(curves).sum())
@@ -160,22 +176,36 @@ def sensitivity_n(model, images, targets, maps, *, ns=None, subsets=100, baselin
     )
 
 
-def grid_cell_masks(rng: np.random.Generator, samples: int, grid: int, removed: int, height: int, width: int):
-    """``samples`` float32 masks (H, W) removing ``removed`` random cells of a ``grid x grid`` partition."""
-    cells = random_subset_masks(rng, samples, grid * grid, removed).reshape(samples, grid, grid)
-    rows = np.arange(height) * grid // height
-    cols = np.arange(width) * grid // width
-    return cells[:, rows][:, :, cols]
+def grid_cells(grid: int, shape) -> np.ndarray:
+    """The cell index of every feature of a feature map of ``shape``, one of ``grid**2`` cells.
+
+    A 2-D map (H, W) (an image) is cut into ``grid x grid`` near-equal rectangles; any other map into
+    ``grid**2`` near-equal contiguous groups of its flattened (C-order) features: there is no 2-D
+    neighbourhood to keep, and for a sequence (T,) a cell is a run of tokens.
+    """
+    if len(shape) == 2:
+        rows = np.arange(shape[0]) * grid // shape[0]
+        cols = np.arange(shape[1]) * grid // shape[1]
+        return rows[:, None] * grid + cols[None, :]
+    size = int(np.prod(shape))
+    return (np.arange(size) * grid**2 // size).reshape(shape)
 
 
-def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200, baseline=0.0, seed=0,
+def grid_cell_masks(rng: np.random.Generator, samples: int, grid: int, removed: int, *shape: int) -> np.ndarray:
+    """``samples`` float32 masks of ``shape`` removing ``removed`` random cells of :func:`grid_cells`."""
+    cells = random_subset_masks(rng, samples, grid * grid, removed)
+    return cells[:, grid_cells(grid, shape)]
+
+
+def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200, baseline=0, seed=0,
                batch_size=None, how="sum", jit_compile=JIT_AUTO):
     """MuFidelity (Bhatt et al. 2020): correlation of attribution mass and output drop on grid subsets.
 
     Args:
       model, images, targets, maps, baseline, seed, batch_size, how, jit_compile: as for
         :func:`sensitivity_n`.
-      grid: the image is cut into ``grid x grid`` cells (default 9).
+      grid: the image is cut into ``grid x grid`` cells (default 9); feature maps that are not 2-D
+        (sequences, tabular data, volumes) into ``grid**2`` contiguous groups of their flattened features.
       subset: fraction of cells removed per sample (default 0.2: 16 of 81).
       samples: random subsets per image (default 200).
 
@@ -187,11 +217,14 @@ def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200,
       >>> mufidelity(model, images, labels, maps).means()["mufidelity"]
     """
     _checks.warn_if_unit_range(images, model, "mufidelity")
-    images, targets, flat_maps, base, batch_size, reference, jit = _checked(
-        model, images, targets, maps, baseline, batch_size, how, jit_compile)
+    images, flat_maps, base, batch_size, jit = _checked(model, images, maps, baseline, batch_size, how, jit_compile)
     grid = _checks.positive_int(grid, "grid")
-    if grid > min(images.shape[1:3]):
-        raise ValueError(f"grid must be at most the image side {min(images.shape[1:3])}, got {grid}")
+    shape = flat_maps.shape[1:]
+    if len(shape) == 2 and grid > min(shape):
+        raise ValueError(f"grid must be at most the image side {min(shape)}, got {grid}")
+    if len(shape) != 2 and grid**2 > flat_maps[0].size:
+        raise ValueError(f"grid**2 must be at most the number of features {flat_maps[0].size} (the cells are "
+                         f"grid**2 contiguous groups of features for feature maps of shape {shape}), got grid={grid}")
     subset = _checks.number_in(subset, "subset", 0.0, 1.0, low_open=True)
     removed = int(subset * grid * grid)
     if removed < 1:
@@ -200,7 +233,8 @@ def mufidelity(model, images, targets, maps, *, grid=9, subset=0.2, samples=200,
     if samples < 2:
         raise ValueError(f"samples must be at least 2 (a correlation needs two points), got {samples}")
     seed = _checks.seed(seed)
-    masks = grid_cell_masks(np.random.default_rng(seed), samples, grid, removed, *images.shape[1:3])
+    targets, reference = _targets_and_reference(model, images, targets, batch_size, jit)
+    masks = grid_cell_masks(np.random.default_rng(seed), samples, grid, removed, *shape)
     scores = _correlations(model, images, targets, flat_maps, base, reference, masks, batch_size, jit)
     return MetricResult(
         name="mufidelity",

@@ -1,10 +1,12 @@
 """Insertion and Deletion (Petsiuk et al. 2018; IDGI paper section 4.3, Table 1).
 
-Pixels are ranked by the 2-D map (all channels of a pixel move together).
+Features are ranked by the feature map: pixels of an image by the 2-D map (all
+channels of a pixel move together), tokens of a sequence (N, T, D) by a (N, T)
+map, columns of tabular data (N, D) by the (N, D) map (docs/metrics.md#inputs-of-any-rank).
 Insertion starts from the baseline canvas (black) and reveals the top
-``step`` fraction of pixels at a time: ``1/step + 1`` canvases from 0 % to
+``step`` fraction of features at a time: ``1/step + 1`` canvases from 0 % to
 100 %; the curve is ``f`` on each canvas. Deletion is the mirror: it starts
-from the image and sets the top pixels to the baseline. Scores per image:
+from the input and sets the top features to the baseline. Scores per example:
 
 * ``probability``: the curve's area, trapezoid with ``dx = step``;
 * ``ratio``: the area of the curve divided by ``f(original)``.
@@ -21,35 +23,49 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from ..runtime import JIT_AUTO, batch_size_or_default, cached, explained_value, num_classes, resolve_jit
+from ..runtime import (
+    JIT_AUTO,
+    batch_size_or_default,
+    cached,
+    explained_value,
+    floats_unless_ids,
+    num_classes,
+    repeat_rows,
+    resolve_jit,
+)
 from ._canvas import canvases, chunk_calls, pixel_ranks
 from ._maps import checked_maps
 from .result import MetricResult
 
 
 def _canvas_values(model, reveal, images, baseline, ranks, counts, targets):
-    """f on the canvases of ``counts`` (c,) revealed/hidden pixels for every image: (c, n)."""
+    """f on the canvases of ``counts`` (c,) revealed/hidden features for every example: (c, n)."""
     top, rest = (images, baseline) if reveal else (baseline, images)
-    values = explained_value(model, canvases(top, rest, ranks, counts), tf.tile(targets, tf.shape(counts)))
+    values = explained_value(model, canvases(top, rest, ranks, counts), repeat_rows(targets, tf.shape(counts)[0]))
     return tf.reshape(values, [tf.shape(counts)[0], images.shape[0]])
+
+
+def _scalar(baseline, images):
+    """A scalar baseline as recorded in the options: an int id for token ids, else a float."""
+    return int(baseline) if np.issubdtype(images.dtype, np.integer) else float(baseline)
 
 
 def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, baseline, batch_size, how,
                         jit_compile):
     jit = resolve_jit(jit_compile)
-    images = _checks.images(images)
-    targets = _checks.targets(targets, len(images), num_classes(model, images))
+    (images,) = floats_unless_ids(model, [_checks.inputs(images, "images", integers=True)])
     flat_maps = checked_maps(maps, images, how)
     step = _checks.number_in(step, "step", 0.0, 1.0, low_open=True)
     levels = round(1.0 / step)
     if abs(levels * step - 1.0) > 1e-9:
         raise ValueError(f"step must divide 1 into equal parts (e.g. 0.05, 0.1), got {step}")
     batch_size = batch_size_or_default(batch_size)
-    base = _checks.like_images(baseline, images, "baseline")
+    base = _checks.like_inputs(baseline, images, "baseline")
+    targets = _checks.targets(targets, len(images), num_classes(model, images))  # may call the model once
 
-    pixels = images.shape[1] * images.shape[2]
+    features = flat_maps[0].size
     fractions = np.linspace(0.0, 1.0, levels + 1)
-    counts = np.round(fractions * pixels).astype(np.int32)
+    counts = np.round(fractions * features).astype(np.int32)
     ranks = pixel_ranks(flat_maps)
     run = cached(
         model, ("canvas", reveal, jit),
@@ -74,23 +90,29 @@ def _perturbation_curve(name, reveal, model, images, targets, maps, *, step, bas
         x=fractions,
         counts={"images": len(images), "undefined_ratio": int(np.isnan(scores["ratio"]).sum())},
         options={
-            "step": step, "baseline": float(baseline) if np.ndim(baseline) == 0 else "array", "how": how,
+            "step": step, "baseline": _scalar(baseline, images) if np.ndim(baseline) == 0 else "array", "how": how,
             "jit_compile": jit,
         },
     )
 
 
-def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_size=None, how="sum",
+def insertion(model, images, targets, maps, *, step=0.05, baseline=0, batch_size=None, how="sum",
               jit_compile=JIT_AUTO):
-    """Insertion curves and AUCs: reveal the top pixels of ``maps`` on the baseline canvas.
+    """Insertion curves and AUCs: reveal the top features of ``maps`` on the baseline canvas.
 
     Args:
-      model, images, targets: as in :func:`idgi_tf.attribute`.
-      maps: attributions (N, H, W, C) or 2-D maps (N, H, W).
-      step: fraction of pixels revealed per point (0.05: 21 points).
-      baseline: the canvas (scalar, (H, W, C) or (N, H, W, C)); black by default.
+      model, targets: as in :func:`idgi_tf.attribute`.
+      images: the inputs (N, ...) of any rank >= 2: images (N, H, W, C), sequences (N, T, D),
+        tabular (N, D), or integer token ids (N, T) (the model is only run forward).
+      maps: shaped like the inputs (reduced over the last axis with ``how``) or like the inputs
+        without their last axis (one value per feature: (N, H, W) for images, (N, T) for sequences).
+        Tabular (N, D) inputs take (N, D) maps only (a feature is a column). For token ids
+        explained at the embedding, pass the per-token sums of the (N, T, D) maps: ``maps.sum(-1)``.
+      step: fraction of features revealed per point (0.05: 21 points).
+      baseline: the value of hidden features: a scalar, one input (H, W, C) or one per example
+        (N, H, W, C); black (0) by default. Integer inputs take an integer id, e.g. the pad id.
       batch_size: at most this many canvases through the model at once.
-      how: channel reduction of 3-D maps (see :func:`reduce_channels`).
+      how: reduction over the last axis of maps shaped like the inputs (see :func:`reduce_channels`).
       jit_compile: XLA for the model passes and the canvases: ``True``, ``False`` or
         ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf.runtime.resolve_jit`).
 
@@ -108,9 +130,9 @@ def insertion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_si
     )
 
 
-def deletion(model, images, targets, maps, *, step=0.05, baseline=0.0, batch_size=None, how="sum",
+def deletion(model, images, targets, maps, *, step=0.05, baseline=0, batch_size=None, how="sum",
              jit_compile=JIT_AUTO):
-    """Deletion curves and AUCs: set the top pixels of ``maps`` to the baseline. Lower is better.
+    """Deletion curves and AUCs: set the top features of ``maps`` to the baseline. Lower is better.
 
     Same arguments and result as :func:`insertion`.
     """

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ._maps import reduce_channels
+from ._maps import reduce_channels, refuse_other_ranks
 from .result import MetricResult
 
 
@@ -71,8 +71,10 @@ def localization(maps, box_masks, *, thresholds: int = 101, how: str = "sum_abs"
     thresholds = _checks.positive_int(thresholds, "thresholds")
     if thresholds < 2:
         raise ValueError(f"thresholds must be at least 2, got {thresholds}")
+    refuse_other_ranks(maps, "localization", "maps", "(N, H, W, C) or (N, H, W)", ranks=(3, 4))
+    refuse_other_ranks(box_masks, "localization", "box_masks", "(N, H, W)", ranks=(3,))
     masks = np.asarray(box_masks)
-    if masks.ndim != 3 or masks.shape[0] == 0:
+    if masks.shape[0] == 0:
         raise ValueError(f"box_masks must have shape (N, H, W) with N >= 1, got {masks.shape}")
     flat = reduce_channels(maps, how)
     if flat.shape != masks.shape:

@@ -35,10 +35,18 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _checks
-from ..runtime import JIT_AUTO, batch_size_or_default, cached, explained_value_and_correct, num_classes, resolve_jit
+from ..runtime import (
+    JIT_AUTO,
+    batch_size_or_default,
+    cached,
+    explained_value_and_correct,
+    num_classes,
+    repeat_rows,
+    resolve_jit,
+)
 from . import information as info
 from ._canvas import canvases, chunk_calls, pixel_ranks
-from ._maps import checked_maps
+from ._maps import checked_maps, refuse_other_ranks
 from .pic_pair import pair_sic_aic, skip_counts
 from .result import MetricResult
 
@@ -88,7 +96,7 @@ def _bokeh_outputs(model, information, images, base, ranks, counts, targets):
     """
     bokeh = canvases(images, base, ranks, counts)
     c, n = tf.shape(counts)[0], images.shape[0]
-    value, correct = explained_value_and_correct(model, bokeh, tf.tile(targets, [c]))
+    value, correct = explained_value_and_correct(model, bokeh, repeat_rows(targets, c))
     if information == "msssim":
         measure = tf.reshape(info.ms_ssim(bokeh, tf.tile(images, [c, 1, 1, 1])), [c, n])
     else:
@@ -252,6 +260,7 @@ def sic_aic(
     _checks.choice(mode, "mode", MODES)
     if mode == "pair" and information != "entropy":
         raise ValueError("mode='pair' reproduces PAIR pic.py, which measures information by entropy only")
+    refuse_other_ranks(images, "sic_aic", "images", "(N, H, W, C)")
     info.refuse_unit_range(images)
     images = _checks.images(images)
     info.check_channels(images.shape)
@@ -282,7 +291,7 @@ def sic_aic(
         base = info.gaussian_blurred(pixels, blur_radius)
     else:
         info.refuse_unit_range(base_images, "base_images")
-        base = info.pixels_uint8(_checks.like_images(base_images, images, "base_images"), "base_images")
+        base = info.pixels_uint8(_checks.like_inputs(base_images, images, "base_images"), "base_images")
     result = _paper(model, pixels, targets, flat_maps, fractions, information=information, bins=bins,
                     base=base, min_pred=min_pred, batch_size=batch_size, workers=workers, jit=jit)
     result.options = {**options, "blur_radius": blur_radius if base_images is None else "given"}

@@ -124,6 +124,8 @@ class Metric:
       row: ``(result, image index) -> fields`` written over the others, e.g. SIC/AIC's points in place of the
         per-image areas (the report bins the points of all images).
       needs_masks: region masks (the bench's boxes), e.g. localization.
+      image_only: it scores images (N, H, W, C) only (SIC/AIC, localization); the others take inputs of any
+        rank (features: docs/metrics.md).
       min_side: the smallest image side it takes.
       pixels_8bit: images must be 8-bit pixels in [0, 255].
       softmax: ``model(x)[target]`` should be a probability.
@@ -136,6 +138,7 @@ class Metric:
     options: Mapping = dataclasses.field(default_factory=dict)
     row: Callable[[MetricResult, int], dict] | None = None
     needs_masks: bool = False
+    image_only: bool = False
     min_side: int = 1
     pixels_8bit: bool = False
     softmax: bool = False
@@ -161,7 +164,11 @@ class Metric:
         return {**fields, **(self.row(result, i) if self.row is not None else {})}
 
     def check(self, name: str, *, side: int, has_masks: bool, images=None) -> None:
-        """Refuse inputs this metric cannot score, before any model runs (``name``: its key in :data:`METRICS`)."""
+        """Refuse inputs this metric cannot score, before any model runs (``name``: its key in :data:`METRICS`;
+        ``side``: the shorter image side, ignored for inputs that are not images)."""
+        if self.image_only and images is not None and np.ndim(images) != 4:
+            raise ValueError(f"metric {name!r} is an image metric: it needs images (N, H, W, C), got inputs of "
+                             f"shape {np.shape(images)}; leave {name} out of the metrics")
         if self.needs_masks and not has_masks:
             raise ValueError(f"metric {name!r} needs masks (region masks: masks=, the bench's boxes)")
         if side < self.min_side:
@@ -200,7 +207,7 @@ def _sic_aic(information: str, title: str, table: str, xlabel: str) -> Metric:
     field = f"sic_aic_{information}"
     return Metric(
         function=sic_aic, title=f"SIC/AIC ({title})", options={"information": information}, row=_points(information),
-        pixels_8bit=True, softmax=True, min_side=MS_SSIM_MIN_SIDE if information == "msssim" else 1,
+        pixels_8bit=True, softmax=True, image_only=True, min_side=MS_SSIM_MIN_SIDE if information == "msssim" else 1,
         scores=tuple(Score(name=f"{kind}_{information}", title=f"AUC {kind.upper()}, {title}", key=kind, field=field,
                            higher_is_better=True, table=table, aggregate=binned_area(kind)) for kind in ("aic", "sic")),
         curves=tuple(Curve(name=f"{kind}_{information}", title=f"{kind.upper()}, {title}", xlabel=xlabel,
@@ -214,7 +221,7 @@ def _sic_aic(information: str, title: str, table: str, xlabel: str) -> Metric:
 def _localization() -> Metric:
     scores = (("roc_auc", "ROC AUC", True), ("f1", "F1", True), ("mae", "MAE", False))
     return Metric(
-        function=localization, title="Localization", needs_masks=True,
+        function=localization, title="Localization", needs_masks=True, image_only=True,
         scores=tuple(Score(name=key, title=f"Localization {title}", key=key, field=key, higher_is_better=higher,
                            table="4") for key, title, higher in scores),
     )

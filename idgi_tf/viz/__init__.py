@@ -18,6 +18,9 @@ saved as PNG, SVG or PDF; each takes ``ax=``/``axes=`` to draw into yours):
   number supports, with a band (SIC/AIC); :func:`plot_spectra`: power spectra
   (normalised, with the cutoff marked); :func:`plot_cutoff_search`: the FORGrad
   cutoff search; :func:`figure_title`: "what: model, N images";
+* :func:`plot_tokens`: text with each token on a box coloured by its score
+  (Captum's ``visualize_text``); :func:`plot_features`: the largest |scores|
+  as horizontal bars (SHAP's bar plot);
 * :func:`save`: a figure or an array to PNG/SVG/PDF; :func:`to_array`: a
   figure as RGB uint8.
 
@@ -43,9 +46,11 @@ from .plots import (
     scale_note,
     to_array,
 )
+from .scores import plot_features, plot_tokens
 
 __all__ = [
     "as_rgb8", "binned_band", "colormap", "figure3", "figure_title", "heatmap", "overlay", "plot_attributions",
-    "plot_binned_curves", "plot_curves", "plot_cutoff_search", "plot_metric_curves", "plot_spectra", "save",
+    "plot_binned_curves", "plot_curves", "plot_cutoff_search", "plot_features", "plot_metric_curves", "plot_spectra",
+    "plot_tokens", "save",
     "scale_note", "scaled_map", "to_array",
 ]
