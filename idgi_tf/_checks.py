@@ -16,7 +16,15 @@ import numpy as np
 def inputs(value, name: str = "inputs", *, integers: bool = False) -> np.ndarray:
     """Return ``value`` as a finite array (N, ...) of rank >= 2: float32, or int32 token ids when
     ``integers`` and ``value`` holds integers (floats are never rounded to ids)."""
-    array = np.asarray(value)
+    if isinstance(value, dict):
+        raise TypeError(f"{name} must be one array (N, ...), got a dict with keys {sorted(map(str, value))[:4]}; "
+                        "several inputs are taken by idgi_tf.attribute and explained_output, not here")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # a list of arrays of other shapes: several inputs
+        raise ValueError(f"{name} must be one array (N, ...), got a {type(value).__name__} of arrays of different "
+                         "shapes; several inputs are taken by idgi_tf.attribute and explained_output, not "
+                         "here") from error
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
     ):
@@ -92,7 +100,7 @@ def targets(value, count: int, num_classes: int | None) -> np.ndarray:
         raise TypeError(f"targets must be integer class indices, got dtype {array.dtype}")
     if array.shape != (count,):
         raise ValueError(
-            f"targets must have shape ({count},), one class index per image, got shape {array.shape}"
+            f"targets must have shape ({count},), one class index per example, got shape {array.shape}"
         )
     upper = np.inf if num_classes is None else num_classes
     outside = (array < 0) | (array >= upper)  # before any cast, so 1e20 is not wrapped around

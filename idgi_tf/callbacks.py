@@ -301,7 +301,7 @@ class AttributionCallback(keras.callbacks.Callback):
                           batch_size=batch_size_or_default(self.batch_size), jit_compile=self.jit_compile)
         for method in self.methods:
             if method in MODIFIED_GRADIENT_METHODS:  # they need a Keras graph of known layers: check now
-                modified_model(model, method)
+                modified_model(model, method, layer=layer)
         if self.kind == "tokens":
             shape = tuple(layer.output.shape)
             self._per_token = len(shape) >= 3 and shape[1] in (None, self.inputs.shape[1])

@@ -123,11 +123,14 @@ class InputStructure:
       keys: the dict keys in ``tf.nest`` order (sorted), or None for a list or tuple.
       kind: ``list``, ``tuple`` or ``dict``; None for a model with one input (one array).
       shapes: each input's per-example shape, in ``tf.nest`` order.
+      ids: which inputs are int32 token ids (carried in the float rows, exact below 2**24: for methods that
+        only run the model forward, e.g. occlusion), in ``tf.nest`` order; empty when none are.
     """
 
     keys: tuple | None
     kind: type | None
     shapes: tuple
+    ids: tuple = ()
 
     @property
     def sizes(self) -> list:
@@ -139,11 +142,15 @@ class InputStructure:
             return leaves[0]
         return dict(zip(self.keys, leaves)) if self.keys is not None else self.kind(leaves)
 
-    def split(self, flat):
-        """Rows ``(b, D)`` (tensor or array) as the model's input structure of ``(b, *shape)`` parts."""
+    def split(self, flat, as_ids: bool = True):
+        """Rows ``(b, D)`` (tensor or array) as the model's input structure of ``(b, *shape)`` parts; the
+        token-id inputs as int32 (``as_ids``: maps over them stay float)."""
         module = tf if tf.is_tensor(flat) else np
         parts = module.split(flat, np.cumsum(self.sizes)[:-1].tolist() if module is np else self.sizes, axis=1)
-        return self.pack([module.reshape(part, (-1, *shape)) for part, shape in zip(parts, self.shapes)])
+        parts = [module.reshape(part, (-1, *shape)) for part, shape in zip(parts, self.shapes)]
+        if as_ids and self.ids:
+            parts = [tf.cast(part, tf.int32) if is_id else part for part, is_id in zip(parts, self.ids)]
+        return self.pack(parts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,6 +343,9 @@ def num_classes(model, images: np.ndarray) -> int:
 
 
 _CACHE_ATTRIBUTE = "_idgi_tf_compiled"
+# Compiled functions kept per model, the least recently used dropped first: a callable target defined anew
+# on every call (an inline lambda) is a new key each time, and would otherwise grow the table without bound.
+MOST_CACHED = 64
 
 
 def cached(model, key, build):
@@ -344,7 +354,8 @@ def cached(model, key, build):
     (A global table keyed by the model would keep every model alive through the
     functions' references to it.) Objects that take no attributes get a fresh,
     uncached function: still correct, only retraced on every call. For an :class:`Explained` the
-    functions live on its model, keyed by the Explained's value too (a new, equal one finds them).
+    functions live on its model, keyed by the Explained's value too (a new, equal one finds them). At most
+    ``MOST_CACHED`` functions are kept per model, the least recently used dropped first.
     """
     if isinstance(model, Explained):
         model, key = model.model, (model, key)
@@ -355,9 +366,11 @@ def cached(model, key, build):
             object.__setattr__(model, _CACHE_ATTRIBUTE, table)
         except (AttributeError, TypeError):
             return build()
-    if key not in table:
-        table[key] = build()
-    return table[key]
+    function = table.pop(key) if key in table else build()
+    table[key] = function  # the most recently used last
+    while len(table) > MOST_CACHED:
+        del table[next(iter(table))]
+    return function
 
 
 def replica_count() -> int:

@@ -4,6 +4,8 @@ Completeness (IDGI maps sum to f(x) - f(baseline)), oracles (the model split at 
 tabular rows), one pass for both rules, batching, and the errors named before any model pass.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from helpers import CountingModel
 from saliency.core import integrated_gradients
 
 import idgi_tf
+from idgi_tf import viz
 
 RNG = np.random.default_rng(0)
 STEPS = 24
@@ -157,6 +160,7 @@ def test_layer_ig_equals_input_ig_of_the_model_split_at_the_layer():
         np.testing.assert_allclose(at_layer[rule], on_head[rule], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no mask, no bypass: the path starts at f(baseline)
 def test_layer_ig_at_an_embedding_equals_ig_of_the_head_on_the_embedded_tokens():
     model = _text()
     ids = RNG.integers(1, 20, size=(3, 6))
@@ -219,9 +223,10 @@ def test_layer_attribution_runs_steps_plus_one_head_passes_per_example():
     model = keras.Model(ids, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(embedded)))
     tokens = RNG.integers(1, 20, size=(4, 6))
     idgi_tf.attribute(model, tokens, 0, "ig", layer="embedding", rule=("plain", "idgi"), steps=STEPS, batch_size=25)
-    # 4 * 25 head rows, plus one pass each for the inputs' and the baseline's activations (4 rows each; the
-    # targets are checked from the model's declared output): nothing runs twice for the second rule.
-    assert int(counter.rows.numpy()) == 4 * (STEPS + 1) + 2 * 4
+    # 4 * 25 head rows, plus one pass each for the inputs' and the baseline's activations and one for f(baseline)
+    # (is the path's start the baseline's? 4 rows each; the targets are checked from the model's declared
+    # output): nothing runs twice for the second rule.
+    assert int(counter.rows.numpy()) == 4 * (STEPS + 1) + 3 * 4
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[5]], ids=["conv1d", "two inputs", "embedding"])
@@ -239,11 +244,14 @@ def test_results_do_not_depend_on_batch_size_or_xla(case):
 def test_a_masked_embedding_keeps_the_inputs_mask_and_the_gap_reports_the_start():
     model = _text(mask_zero=True, recurrent=True)
     ids = np.array([[3, 4, 5, 0, 0, 0], [7, 1, 2, 9, 0, 0]])
-    maps, gap = idgi_tf.attribute(model, ids, 1, "ig", layer="embedding", rule="idgi", steps=STEPS,
-                                  return_gap=True)
+    with pytest.warns(RuntimeWarning, match=r"layer='embedding': for 2 of 2 examples the path starts at f = .* "
+                                            r"where f\(baseline\) = .*Embedding\(mask_zero=True\)"):
+        maps, gap = idgi_tf.attribute(model, ids, 1, "ig", layer="embedding", rule="idgi", steps=STEPS,
+                                      return_gap=True)
     # Completeness to the change the path made; its end is the model itself, padding masked as in model(ids).
     np.testing.assert_allclose(gap.absolute, 0.0, atol=1e-6)
-    start = idgi_tf.attribute(model, ids, 1, "ig", layer="embedding", rule="idgi", steps=1, return_gap=True)[1]
+    with pytest.warns(RuntimeWarning, match="bypasses the layer"):
+        start = idgi_tf.attribute(model, ids, 1, "ig", layer="embedding", rule="idgi", steps=1, return_gap=True)[1]
     end = model(ids).numpy()[:, 1]
     np.testing.assert_allclose(maps.sum(axis=(1, 2)), gap.output_change, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(start.output_change, gap.output_change, rtol=1e-5)
@@ -272,6 +280,11 @@ def test_image_methods_on_other_ranks_are_refused_before_any_pass(method):
     with pytest.raises(ValueError, match=rf"method '{method}' is an image method.*\(3, 7\)"):
         idgi_tf.attribute(counting, RNG.normal(size=(3, 7)), 0, method)
     assert int(counting.inputs.numpy()) == 0
+
+
+def test_image_methods_at_a_layer_are_refused():
+    with pytest.raises(ValueError, match="method 'blurig' is an image method.*not a layer's activations"):
+        idgi_tf.attribute(_text(), RNG.integers(1, 20, size=(2, 6)), 0, "blurig", layer="embedding")
 
 
 def test_integer_inputs_without_a_layer_are_refused_with_the_way_out():
@@ -344,3 +357,52 @@ def test_integer_pixels_are_values_and_floats_for_token_ids_are_refused():
     np.testing.assert_array_equal(got, idgi_tf.attribute(model, pixels.astype(np.float32), 1, "ig", steps=8))
     with pytest.raises(TypeError, match=r"model takes integers \(int32: token ids\?\).*got floats.*layer="):
         idgi_tf.attribute(_text(), RNG.integers(1, 20, size=(2, 6)).astype(np.float32), 0, "ig", layer="embedding")
+
+
+def test_callable_targets_defined_anew_do_not_grow_the_cache_without_bound(monkeypatch):
+    monkeypatch.setattr(idgi_tf.runtime, "MOST_CACHED", 4)
+    model, x = _regressor(), RNG.normal(size=(2, 5)).astype("float32")
+    first = lambda out: out[:, 0]  # noqa: E731
+    want = idgi_tf.attribute(model, x, first, "vg")
+    for _ in range(6):
+        np.testing.assert_allclose(idgi_tf.attribute(model, x, lambda out: out[:, 0], "vg"), want)
+    assert len(model._idgi_tf_compiled) <= 4
+
+
+def test_forward_only_work_takes_several_inputs_with_token_ids():
+    keras.utils.set_random_seed(11)
+    ids, values = keras.Input((6,), dtype="int32"), keras.Input((3,))
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8, name="embedding")(ids))
+    model = keras.Model([ids, values], keras.layers.Dense(2)(keras.layers.Concatenate()([pooled, values])))
+    tokens, rows = RNG.integers(1, 50, size=(3, 6)), RNG.normal(size=(3, 3)).astype("float32")
+    want = model([tokens, rows]).numpy()[:, 1]
+    np.testing.assert_allclose(idgi_tf.explained_output(model, [tokens, rows], 1), want, rtol=1e-6)
+    maps = idgi_tf.attribute(model, [tokens, rows], 1, "occlusion", baseline=[0, 0.0])
+    dropped = tokens.copy()
+    dropped[:, 2] = 0
+    np.testing.assert_allclose(maps[0][:, 2], want - model([dropped, rows]).numpy()[:, 1], rtol=1e-5, atol=1e-7)
+    assert maps[0].dtype == np.float32 and maps[1].shape == (3, 3)
+    # The values bypass the embedding: they keep their inputs along the path, so a baseline of zeros for them
+    # is not where the path starts (warned); with the values themselves as their baseline, it is.
+    with pytest.warns(RuntimeWarning, match="for 3 of 3 examples the path starts at"):
+        idgi_tf.attribute(model, [tokens, rows], 1, "ig", layer="embedding", rule="idgi", steps=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ig = idgi_tf.attribute(model, [tokens, rows], 1, "ig", layer="embedding", baseline=[0, rows], rule="idgi",
+                               steps=8)
+    change = want - idgi_tf.explained_output(model, [np.zeros_like(tokens), rows], 1)
+    np.testing.assert_allclose(ig.sum(axis=(1, 2)), change, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="integers.*needs gradients.*layer="):
+        idgi_tf.attribute(model, [tokens, rows], 1, "ig")
+
+
+def test_several_inputs_where_one_array_is_expected_and_rule_dicts_are_named():
+    model = _mlp()
+    with pytest.raises(ValueError, match="images must be one array .*list of arrays of different shapes"):
+        idgi_tf.metrics.deletion(model, [np.ones((2, 7)), np.ones((2, 3))], 0, np.ones((2, 7)))
+    with pytest.raises(TypeError, match=r"images must be one array .*a dict with keys \['a'\]"):
+        idgi_tf.metrics.deletion(model, {"a": np.ones((2, 7))}, 0, np.ones((2, 7)))
+    with pytest.raises(ValueError, match=r"maps at a token embedding \(N, T, D\): pass the per-token sums maps.sum"):
+        idgi_tf.metrics.deletion(_text(), np.ones((2, 6), np.int32), 0, np.ones((2, 6, 5)))
+    with pytest.raises(TypeError, match=r"scores must be an array, got a dict.*maps\['idgi'\]"):
+        viz.plot_features(list("abcdefg"), {"plain": np.ones((2, 7)), "idgi": np.ones((2, 7))})

@@ -247,3 +247,12 @@ def test_what_needs_the_model_is_refused_in_set_model_before_any_epoch():
         AttributionCallback(x[:, :3], y).set_model(mlp())
     with pytest.raises(ValueError, match="the model takes 2 input"):
         AttributionCallback(x, y).set_model(two_input_model())
+
+
+def test_modified_gradients_at_an_embedding_are_checked_from_the_layer_on():
+    ids, y = token_ids(4)
+    callback = AttributionCallback(ids, y, layer="embedding", methods=("elrp", "deeplift"), rules="plain",
+                                   metrics=(), baseline=0, **RUN)
+    callback.set_model(text_model())  # the Embedding is at the layer: not run through the rules
+    callback.on_epoch_end(0)
+    assert {"values/elrp_plain", "values/deeplift_plain"} <= set(callback.history[-1]["histograms"])

@@ -42,6 +42,18 @@ class NoPass:
         raise AssertionError("the model was called")
 
 
+class NoPassTokens(keras.Model):
+    """A Keras model that declares token ids (int32 (N, 6)) and must not be called (a model that declares
+    nothing takes integers as values, e.g. pixels)."""
+
+    def __init__(self):
+        ids = keras.Input((6,), dtype="int32")
+        super().__init__(ids, keras.layers.Dense(2)(keras.layers.Embedding(10, 2)(ids)[:, 0]))
+
+    def call(self, x):
+        raise AssertionError("the model was called")
+
+
 def expected_curves(model, x, base, feature_maps, targets, counts, reveal):
     """f on the canvases rebuilt in NumPy: the top-k features (stable order) from the input, the rest from the
     baseline (insertion), or the mirror (deletion); a feature's whole last axis moves when maps lack it."""
@@ -158,7 +170,7 @@ def test_token_ids_with_a_pad_baseline_equal_an_eager_recomputation():
          r"maps must match the images: expected shape \(2, 5, 3\) or \(2, 5\), got \(2, 4\)"),
         (lambda m: metrics.sensitivity_n(m, np.ones((2, 12)), [0, 1], np.ones((2,))), ValueError,
          r"expected shape \(2, 12\), got \(2,\)"),
-        (lambda m: metrics.deletion(m, np.ones((2, 6), np.int64), [0, 1], np.ones((2, 6)), baseline=0.0),
+        (lambda m: metrics.deletion(NoPassTokens(), np.ones((2, 6), np.int64), [0, 1], np.ones((2, 6)), baseline=0.0),
          TypeError, "baseline must hold integer ids"),
         (lambda m: metrics.mufidelity(m, np.ones((2, 12)), [0, 1], np.ones((2, 12)), grid=4), ValueError,
          "grid\\*\\*2 must be at most the number of features 12"),

@@ -11,6 +11,7 @@ model that declares no single output) run it eagerly on one example.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import NamedTuple
 
 import keras
@@ -24,6 +25,7 @@ from ..runtime import (
     InputStructure,
     cached,
     declared_inputs,
+    explained_values,
     floats_unless_ids,
     grouped,
     resolve_jit,
@@ -54,19 +56,22 @@ class Prepared:
       rows: ``x`` (N, ...) float32 (int32 token ids only for a forward-only method on integer inputs).
       baseline: rows like ``rows`` (zeros for a method that takes none).
       context: ``(targets int32 (N,), *model inputs)``, the per-example context of ``explained``.
+      baseline_context: with ``layer=``, the context of the baseline inputs (their layer activations are
+        ``baseline``), so ``f(baseline)`` is ``explained``'s value there; else None.
     """
 
     explained: Explained
     rows: np.ndarray
     baseline: np.ndarray
     context: tuple
+    baseline_context: tuple | None = None
 
     def maps(self, array: np.ndarray):
         """Maps over ``rows`` in the caller's structure: split per input for a model with several."""
         structure = self.explained.inputs
         if self.explained.layer is not None or structure.kind is None:
             return array
-        return structure.split(array)
+        return structure.split(array, as_ids=False)
 
 
 def input_leaves(inputs, name: str) -> tuple[list, InputStructure]:
@@ -206,22 +211,29 @@ def prepare(model, inputs, targets, baseline, layer, *, method_name: str, method
     base_leaves = baseline_leaves(given, leaves, structure)
     jit = resolve_jit(jit_compile)
     if layer is not None:
+        if method.image_only:
+            raise ValueError(f"method {method_name!r} is an image method: it needs one input of images (N, H, W, C), "
+                             "not a layer's activations (layer=)")
         explained = Explained(model, layer=_checked_layer(model, layer), inputs=structure)
         context = (np.zeros(count, np.int32), *leaves)
         rows = _activations(explained, leaves, batch_size, jit)
         explained, context_targets = _checked_targets(targets, explained, rows, context, count)
         base = (_activations(explained, base_leaves, batch_size, jit) if method.takes_baseline
                 else np.zeros_like(rows))
-        return Prepared(explained, rows, base, (context_targets, *leaves))
+        return Prepared(explained, rows, base, (context_targets, *leaves), (context_targets, *base_leaves))
     integers = [leaf.dtype == np.int32 for leaf in leaves]
-    if any(integers) and not (method.forward_only and len(leaves) == 1):
+    if any(integers) and not method.forward_only:
         raise _integer_refusal(method_name)
     if structure.kind is None:
         explained, rows, base = Explained(model, inputs=structure), leaves[0], base_leaves[0]
     else:
+        if any(integers):  # ids ride in the float rows of a forward-only method
+            if max(int(np.abs(leaf).max()) for leaf in (*leaves, *base_leaves) if leaf.dtype == np.int32) >= 2**24:
+                raise ValueError("inputs: token ids of several inputs must lie below 2**24 (they ride in float32 rows)")
+            structure = dataclasses.replace(structure, ids=tuple(integers))
         explained = Explained(model, inputs=structure)
-        rows = np.concatenate([leaf.reshape(count, -1) for leaf in leaves], axis=1)
-        base = np.concatenate([leaf.reshape(count, -1) for leaf in base_leaves], axis=1)
+        rows = np.concatenate([leaf.reshape(count, -1).astype(np.float32) for leaf in leaves], axis=1)
+        base = np.concatenate([leaf.reshape(count, -1).astype(np.float32) for leaf in base_leaves], axis=1)
     if method.image_only and rows.ndim != 4:
         raise ValueError(f"method {method_name!r} is an image method: it needs one input of images (N, H, W, C), "
                          f"got {'inputs of shape ' + str(rows.shape) if structure.kind is None else 'several inputs'}")
@@ -256,3 +268,19 @@ def _structure_kind(structure: InputStructure) -> str:
         return f"a dict with keys {list(structure.keys)}"
     return f"a {structure.kind.__name__} of {len(structure.shapes)} arrays"
 
+
+def warn_if_start_is_not_the_baseline(prepared: Prepared, start: np.ndarray, batch_size: int, jit: bool) -> None:
+    """Warn when a path at a layer started elsewhere than ``f(baseline)``: the model reads the inputs by a way
+    that bypasses the layer (a Keras mask, e.g. ``Embedding(mask_zero=True)``'s, or a skip branch), which
+    keeps the inputs' values along the path, so the maps sum to ``f(x) - start``, not ``f(x) - f(baseline)``."""
+    value = explained_values(prepared.explained, prepared.baseline, prepared.baseline_context, batch_size, jit)
+    moved = ~np.isclose(start, value, rtol=1e-4, atol=1e-6 * max(1.0, float(np.abs(value).max())))
+    if moved.any():
+        first = int(np.argmax(moved))
+        warnings.warn(
+            f"layer={prepared.explained.layer.name!r}: for {int(moved.sum())} of {len(moved)} examples the path "
+            f"starts at f = {start[first]:.6g} where f(baseline) = {value[first]:.6g} (example {first}): the model "
+            "reads its inputs by a way that bypasses the layer (a Keras mask such as Embedding(mask_zero=True)'s, "
+            "or a skip branch), which keeps the inputs along the path; the maps sum to f(x) - that start, not "
+            "f(x) - f(baseline) (return_gap=True reports it; docs/attribution.md, 'Inputs, several inputs, layers')",
+            RuntimeWarning, stacklevel=3)

@@ -458,7 +458,7 @@ def attribute(
       >>> gaps.steps, gaps.relative  # the steps each image needed, its gap (<= 0.01)
     """
     method_name, spec, options, keywords = _resolved(method, method_options)
-    rule_names = _rule_names(rule, method_name, spec)
+    rule_names = _rule_names(rule, method if isinstance(method, str) else method_name, spec)
     steps, tol, max_steps = convergence.checked_steps(steps, tol, max_steps)
     if (steps == AUTO or return_gap) and (spec.path is None or "idgi" not in spec.rules):
         feature = "steps='auto'" if steps == AUTO else "return_gap=True"
@@ -488,6 +488,8 @@ def attribute(
                               rows.shape[1:]))
         indices = [np.arange(len(rows), dtype=np.int32)] if spec.takes_image_index else []
         outputs, sums = stitched(run, [rows, baseline, context, *indices], group, jit, on_done)
+        if prepared.baseline_context is not None and spec.path is not None and spec.takes_baseline:
+            arguments.warn_if_start_is_not_the_baseline(prepared, outputs[OUTPUT_AT_START], batch_size, jit)
         maps = {name: outputs[name] for name in rule_names}
         gaps = {name: convergence.completeness_gap(sums[name], outputs[OUTPUT_AT_START], outputs[OUTPUT_AT_END],
                                                    steps) for name in rule_names} if return_gap else None

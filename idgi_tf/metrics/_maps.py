@@ -74,7 +74,9 @@ def checked_maps(maps, images: np.ndarray, how: str) -> np.ndarray:
         flat = array.astype(np.float64)
     else:
         shapes = f"{images.shape}" if expected == images.shape else f"{images.shape} or {expected}"
-        raise ValueError(f"maps must match the images: expected shape {shapes}, got {array.shape}")
+        hint = ("; maps at a token embedding (N, T, D): pass the per-token sums maps.sum(-1)"
+                if array.ndim == images.ndim + 1 and array.shape[:-1] == images.shape else "")
+        raise ValueError(f"maps must match the images: expected shape {shapes}, got {array.shape}{hint}")
     if not np.isfinite(flat).all():
         raise ValueError("maps contain NaN or Inf values")
     return flat

@@ -55,8 +55,16 @@ def _token_rows(tokens) -> tuple[list, bool]:
     return [list(row) for row in rows], True
 
 
+def _not_a_dict(scores) -> None:
+    """``attribute(..., rule=(...))`` returns ``{rule: maps}``: name the way to one array."""
+    if isinstance(scores, dict):
+        raise TypeError(f"scores must be an array, got a dict with keys {sorted(map(str, scores))[:4]}: "
+                        "attribute(..., rule=(...)) returns {rule: maps}; pass one of its values, e.g. maps['idgi']")
+
+
 def _score_rows(scores, rows: list, several: bool) -> list:
     """One finite float64 (T_r,) array per row of tokens, checked against the row's length."""
+    _not_a_dict(scores)
     if not several:
         items = [scores]
     elif isinstance(scores, (list, tuple)):
@@ -243,6 +251,7 @@ def plot_tokens(tokens, scores, *, cmap="RdBu_r", vmax: float | None = None, tit
 
 def _feature_values(names, scores) -> tuple[list, np.ndarray, int | None]:
     """``(names, bar lengths, examples)``: the scores of one example, or the mean |score| over N (None, N)."""
+    _not_a_dict(scores)
     array = np.asarray(scores, np.float64)
     if array.ndim not in (1, 2):
         raise ValueError(f"scores must be (D,) for one example or (N, D) for several, got shape {array.shape}")
