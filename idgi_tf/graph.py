@@ -5,8 +5,8 @@ as Keras does (``Functional._run_through_graph``) but calls ``call_layer(layer, 
 every layer that is not itself a model. Layer attribution (``layer=`` of :func:`idgi_tf.attribute`,
 :class:`idgi_tf.runtime.Explained`) uses it to read one layer's output and to replace it; the
 modified-gradient methods (:mod:`idgi_tf.attribution.modified_gradients`) to give nonlinearities other
-derivatives. Keras masks (``Embedding(mask_zero=True)``) are operations of the graph, so they apply as in
-Keras' own call.
+derivatives. Keras masks (``Embedding(mask_zero=True)``) travel as in Keras' own call: as operations of a
+functional graph, as attributes of the tensors in a Sequential model.
 """
 
 from __future__ import annotations

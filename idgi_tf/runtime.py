@@ -12,6 +12,7 @@ import functools
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.backend.common import masking as keras_mask
 
 from . import _checks, graph
 
@@ -190,11 +191,19 @@ class Explained:
         return graph.run(self.model, model_inputs, call_layer)
 
     def _replacing(self, x, call_layer):
-        """A ``call_layer`` that gives ``x`` as the attribution layer's output. (Keras records a mask, e.g.
-        an ``Embedding(mask_zero=True)``'s, as its own operation on the inputs, so it still applies.)"""
+        """A ``call_layer`` that gives ``x`` as the attribution layer's output, carrying the mask the layer
+        computes from its inputs (an ``Embedding(mask_zero=True)``'s): a Sequential model passes masks on the
+        tensors (a functional one records the mask as an operation of its graph, so it applies either way)."""
 
         def call(layer, *args, **kwargs):
-            return x if layer is self.layer else call_layer(layer, *args, **kwargs)
+            if layer is not self.layer:
+                return call_layer(layer, *args, **kwargs)
+            mask = layer.compute_mask(args[0], kwargs.get("mask"))
+            if mask is None:
+                return x
+            output = tf.identity(x)
+            keras_mask.set_keras_mask(output, mask)
+            return output
 
         return call
 

@@ -406,3 +406,20 @@ def test_several_inputs_where_one_array_is_expected_and_rule_dicts_are_named():
         idgi_tf.metrics.deletion(_text(), np.ones((2, 6), np.int32), 0, np.ones((2, 6, 5)))
     with pytest.raises(TypeError, match=r"scores must be an array, got a dict.*maps\['idgi'\]"):
         viz.plot_features(list("abcdefg"), {"plain": np.ones((2, 7)), "idgi": np.ones((2, 7))})
+
+
+@pytest.mark.parametrize("recurrent", [keras.layers.LSTM, keras.layers.GRU])
+def test_a_sequential_model_keeps_its_mask_at_the_layer(recurrent):
+    keras.utils.set_random_seed(12)
+    embedding = keras.layers.Embedding(20, 4, name="embedding", mask_zero=True)
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), embedding, recurrent(3), keras.layers.Dense(2)])
+    ids = np.array([[3, 4, 5, 0, 0, 0], [7, 1, 2, 9, 8, 0]], np.int32)
+    activations = embedding(ids)
+    with tf.GradientTape() as tape:
+        tape.watch(activations)
+        logit = model.layers[2](model.layers[1](activations, mask=embedding.compute_mask(ids)))[:, 1]
+    want = (tape.gradient(logit, activations) * activations).numpy()
+    got = idgi_tf.attribute(model, ids, 1, "gxi", layer="embedding")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert (got[ids == 0] == 0).all() and (np.abs(got[ids != 0]).sum(-1) > 0).all()
+

@@ -18,7 +18,9 @@ and ``z'`` side by side. Layers are sorted into: affine ones (dense,
 convolutions, batch norm in inference, pooling by averaging, padding, adds,
 concatenations, reshapes: the plain gradient is the rule), element-wise
 nonlinearities (the modified rule), max pooling (gradient routing, as in
-DeepExplain), and anything else, which raises an error naming the layer
+DeepExplain), LSTM and GRU (re-run step by step from their weights: the rule on every gate
+activation, the ordinary product rule on the gates' products, as DeepExplain), and anything else,
+which raises an error naming the layer
 rather than silently falling back to the plain gradient.
 
 A softmax that produces a model output is left out: like DeepExplain and Ancona et al., the two
@@ -64,7 +66,10 @@ ELEMENTWISE_ACTIVATIONS = frozenset({
     "gelu", "leaky_relu", "hard_sigmoid", "hard_silu", "hard_swish", "mish", "exponential",
     "log_sigmoid",
 })
-KNOWN_LAYERS = AFFINE_LAYERS | ROUTING_LAYERS | ELEMENTWISE_LAYERS | {"InputLayer", "Activation", "Softmax"}
+# Recurrent layers: re-run step by step from their weights, the rule on every gate nonlinearity (rerun_recurrent).
+RECURRENT_LAYERS = frozenset({"LSTM", "GRU", "Bidirectional"})
+KNOWN_LAYERS = (AFFINE_LAYERS | ROUTING_LAYERS | ELEMENTWISE_LAYERS | RECURRENT_LAYERS
+                | {"InputLayer", "Activation", "Softmax"})
 MODIFIED_GRADIENT_METHODS = ("elrp", "deeplift")  # methods, not step rules: see rules.RULES
 
 
@@ -134,6 +139,117 @@ def _activation_name(function) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _lstm_step(cell, gate, activation):
+    """Keras' LSTM cell ``(x_t, [h, c]) -> (h', [h', c'])``, gates in Keras' order i, f, c, o:
+    ``c' = f * c + i * activation(z_c)``, ``h' = o * activation(c')``; ``gate`` and ``activation`` are the
+    (rule-wrapped) recurrent and cell activations, the products keep the ordinary product rule."""
+    kernel, recurrent = tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel)
+    bias = tf.convert_to_tensor(cell.bias) if cell.use_bias else 0.0
+
+    def step(x_t, states):
+        h, c = states
+        z_i, z_f, z_c, z_o = tf.split(tf.matmul(x_t, kernel) + tf.matmul(h, recurrent) + bias, 4, axis=-1)
+        c = gate(z_f) * c + gate(z_i) * activation(z_c)
+        h = gate(z_o) * activation(c)
+        return h, [h, c]
+
+    return step
+
+
+def _gru_step(cell, gate, activation):
+    """Keras' GRU cell ``(x_t, [h]) -> (h', [h'])``, gates in Keras' order z, r, h:
+    ``h' = z * h + (1 - z) * activation(x_h + r * (h R_h + b_h))`` (``reset_after``, the default) or
+    ``activation(x_h + (r * h) R_h)`` (the reset gate before the matrix)."""
+    kernel, recurrent = tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel)
+    if not cell.use_bias:
+        input_bias = recurrent_bias = 0.0
+    elif cell.reset_after:  # (2, 3 units): the input's bias, the recurrent one
+        input_bias, recurrent_bias = tf.unstack(tf.convert_to_tensor(cell.bias))
+    else:
+        input_bias, recurrent_bias = tf.convert_to_tensor(cell.bias), 0.0
+    units = cell.units
+
+    def step(x_t, states):
+        (h,) = states
+        x_z, x_r, x_h = tf.split(tf.matmul(x_t, kernel) + input_bias, 3, axis=-1)
+        if cell.reset_after:
+            h_z, h_r, h_h = tf.split(tf.matmul(h, recurrent) + recurrent_bias, 3, axis=-1)
+            candidate = activation(x_h + gate(x_r + h_r) * h_h)
+        else:
+            h_z, h_r = tf.split(tf.matmul(h, recurrent[:, : 2 * units]), 2, axis=-1)
+            candidate = activation(x_h + tf.matmul(gate(x_r + h_r) * h, recurrent[:, 2 * units:]))
+        z = gate(x_z + h_z)
+        h = z * h + (1 - z) * candidate
+        return h, [h]
+
+    return step
+
+
+def rerun_recurrent(layer, sequences, nonlinear, mask=None, initial_state=None):
+    """Keras ``LSTM`` or ``GRU`` ``layer`` on ``(N, T, D)`` ``sequences``, re-run step by step from its weights.
+
+    ``nonlinear(function)`` gives the function to apply for each of the cell's activations (the modified rule, or
+    the function itself). A Python loop over the static ``T``: every step's gate activations are separate ops
+    of the graph (each with its own ``tf.custom_gradient``), with no ``tf.while_loop`` state to thread the rule
+    through. As Keras' ``backend.rnn``: ``go_backwards`` reads the steps in reverse (and returns them in that
+    order), a masked step keeps the previous states and repeats the previous output (zeros with
+    ``zero_output_for_mask``), ``return_sequences`` and ``return_state`` select the outputs.
+    """
+    cell = layer.cell
+    make_step = _lstm_step if type(layer).__name__ == "LSTM" else _gru_step
+    step = make_step(cell, nonlinear(cell.recurrent_activation), nonlinear(cell.activation))
+    if initial_state is None:
+        zeros = tf.zeros((tf.shape(sequences)[0], cell.units), sequences.dtype)
+        states = [zeros] * (2 if type(layer).__name__ == "LSTM" else 1)
+    else:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+    inputs = tf.unstack(sequences, axis=1)
+    keeps = [None] * len(inputs) if mask is None else tf.unstack(tf.cast(mask, tf.bool)[:, :, None], axis=1)
+    if layer.go_backwards:
+        inputs, keeps = inputs[::-1], keeps[::-1]
+    output, outputs = tf.zeros_like(states[0]), []
+    for x_t, keep in zip(inputs, keeps):
+        h, new_states = step(x_t, states)
+        if keep is None:
+            output, states = h, new_states
+        else:
+            output = tf.where(keep, h, tf.zeros_like(h) if layer.zero_output_for_mask else output)
+            states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+        outputs.append(output)
+    result = tf.stack(outputs, axis=1) if layer.return_sequences else outputs[-1]
+    return (result, *states) if layer.return_state else result
+
+
+def _merge_directions(layer, forward, backward):
+    """A ``Bidirectional`` layer's output from its two directions' outputs, as Keras merges them."""
+    states = ()
+    if layer.return_state:
+        states, forward, backward = (*forward[1:], *backward[1:]), forward[0], backward[0]
+    if layer.return_sequences:
+        backward = tf.reverse(backward, [1])
+    merged = {"concat": lambda: tf.concat([forward, backward], axis=-1), "sum": lambda: forward + backward,
+              "ave": lambda: (forward + backward) / 2, "mul": lambda: forward * backward,
+              None: lambda: (forward, backward)}[layer.merge_mode]()
+    if not layer.return_state:
+        return merged
+    return (*merged, *states) if layer.merge_mode is None else (merged, *states)
+
+
+def _directions(layer) -> tuple:
+    """The recurrent layers ``layer`` runs: its two directions for a Bidirectional, else itself."""
+    if type(layer).__name__ == "Bidirectional":
+        return layer.forward_layer, layer.backward_layer
+    return (layer,)
+
+
+def _computes_a_mask(operation) -> bool:
+    """Whether a bare Keras operation has only boolean or integer outputs (``Embedding(mask_zero=True)``'s
+    ``not_equal(ids, 0)``): no derivative passes it, so it runs as it is."""
+    outputs = [tensor for node in operation._inbound_nodes for tensor in node.output_tensors]
+    return bool(outputs) and not any(keras.backend.is_float_dtype(tensor.dtype) for tensor in outputs)
+
+
 class UnsupportedLayerError(ValueError):
     """A layer the modified-gradient rules cannot pass through."""
 
@@ -141,7 +257,7 @@ class UnsupportedLayerError(ValueError):
 def _unsupported(layer, method: str, why: str):
     return UnsupportedLayerError(
         f"method {method!r} cannot pass layer {layer.name!r} ({type(layer).__name__}): {why}. "
-        "Supported: affine layers, max pooling and element-wise activations "
+        "Supported: affine layers, max pooling, LSTM, GRU (and Bidirectional of them) and element-wise activations "
         f"({', '.join(sorted(ELEMENTWISE_ACTIVATIONS))})"
     )
 
@@ -219,6 +335,8 @@ class ModifiedModel:
         """Raise for a layer or operation the rules cannot pass, before anything runs."""
         kind = type(layer).__name__
         if not isinstance(layer, keras.layers.Layer):
+            if _computes_a_mask(layer):
+                return
             raise _unsupported(layer, self.method, "a bare Keras operation; use a layer")
         if kind == "Embedding":
             raise _unsupported(layer, self.method, "it takes integer ids; attribute at it or after it with layer=")
@@ -228,6 +346,24 @@ class ModifiedModel:
             raise _unsupported(layer, self.method, "softmax is supported only as the model's last layer")
         if kind == "Activation" or kind in AFFINE_LAYERS:
             self._activation(layer)
+        if kind in RECURRENT_LAYERS:
+            self._check_recurrent(layer)
+
+    def _check_recurrent(self, layer):
+        """An LSTM or GRU (or a Bidirectional of them) over a static number of steps, not stateful, with
+        element-wise cell activations."""
+        if any(node.input_tensors[0].shape[1] is None for node in layer._inbound_nodes):
+            raise _unsupported(layer, self.method, "its number of steps is not static; give Input a fixed length")
+        for direction in _directions(layer):
+            if type(direction).__name__ not in ("LSTM", "GRU"):
+                raise _unsupported(layer, self.method,
+                                   f"Bidirectional is supported around LSTM or GRU, not {type(direction).__name__}")
+            if direction.stateful:
+                raise _unsupported(layer, self.method, "a stateful layer carries its states between calls")
+            for function in (direction.cell.activation, direction.cell.recurrent_activation):
+                name = _activation_name(function)
+                if name != "linear" and name not in ELEMENTWISE_ACTIVATIONS:
+                    raise _unsupported(layer, self.method, f"activation {name!r} is not a known element-wise function")
 
     def _activation(self, layer):
         """``layer.activation`` as None (linear or none), "drop" (the final softmax) or the function."""
@@ -256,6 +392,8 @@ class ModifiedModel:
             return graph.inference_call(layer, *args, **kwargs)
         if kind == "Softmax":  # the final one (checked)
             return args[0]
+        if kind in RECURRENT_LAYERS:
+            return self._recurrent(layer, *args, **kwargs)
         if kind in ELEMENTWISE_LAYERS:
             return self.wrap(functools.partial(layer, training=False))(args[0])
         activation = self._activation(layer)
@@ -270,6 +408,25 @@ class ModifiedModel:
         finally:
             layer.activation = saved
         return z if activation == "drop" else self.wrap(activation)(z)
+
+    def _nonlinear(self, function):
+        """``function`` with the rule (the function itself where it is linear)."""
+        return function if _activation_name(function) == "linear" else self.wrap(function)
+
+    def _recurrent(self, layer, sequences, initial_state=None, mask=None, training=None):
+        """An LSTM or GRU re-run step by step with the rule on its gate activations (:func:`rerun_recurrent`);
+        a Bidirectional one runs its two directions so and merges them as Keras does. ``training`` is ignored:
+        the rules explain the model at inference (no dropout)."""
+        if type(layer).__name__ != "Bidirectional":
+            return rerun_recurrent(layer, sequences, self._nonlinear, mask, initial_state)
+        if initial_state is None:
+            parts = (None, None)
+        else:  # the forward direction's states, then the backward one's (Keras' order)
+            half = len(initial_state) // 2
+            parts = (initial_state[:half], initial_state[half:])
+        forward, backward = (rerun_recurrent(direction, sequences, self._nonlinear, mask, part)
+                             for direction, part in zip(_directions(layer), parts))
+        return _merge_directions(layer, forward, backward)
 
 
 def modified_model(model, method: str, epsilon: float = EPSILON, layer=None) -> ModifiedModel:

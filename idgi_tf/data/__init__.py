@@ -7,6 +7,7 @@
   (:func:`imagenet_validation`);
 * :mod:`.selection`: the paper's protocol, correctly classified images only;
 * :mod:`.fashion`: Fashion-MNIST from its IDX files;
+* :mod:`.text`: labelled English text from Debian's fortune files (:func:`fortunes`), split and tokenised;
 * :mod:`.shipped`: the files in ``idgi_tf/_data``.
 """
 
@@ -17,10 +18,12 @@ from .images import box_mask, load_image
 from .samples import SAMPLE_PHOTOS, SAMPLE_SETS, VAL_SAMPLES_DIR, Samples, sample_images, val_sample_files
 from .selection import correct_predictions, correctly_classified
 from .shipped import package_file
+from .text import FORTUNE_CATEGORIES, FORTUNES_DIR, TextData, fortunes
 
 __all__ = [
-    "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "NUM_VAL_IMAGES", "SAMPLE_PHOTOS", "SAMPLE_SETS", "Samples",
-    "VAL_SAMPLES_DIR", "VAL_TAR", "box_mask", "class_index", "class_name", "correct_predictions",
-    "correctly_classified", "fashion_mnist", "imagenet_validation", "load_image", "package_file", "read_boxes",
-    "sample_images", "top_k", "val_index", "val_labels", "val_sample_files",
+    "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "FORTUNES_DIR", "FORTUNE_CATEGORIES", "NUM_VAL_IMAGES",
+    "SAMPLE_PHOTOS", "SAMPLE_SETS", "VAL_SAMPLES_DIR", "VAL_TAR", "Samples", "TextData", "box_mask", "class_index",
+    "class_name", "correct_predictions", "correctly_classified", "fashion_mnist", "fortunes", "imagenet_validation",
+    "load_image", "package_file", "read_boxes", "sample_images", "top_k", "val_index", "val_labels",
+    "val_sample_files",
 ]
