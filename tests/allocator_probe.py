@@ -14,10 +14,15 @@ interleaving alone moved a peak by up to 1.5x from call to call. For each method
 * ``kept_8`` / ``kept_16``: the bytes still allocated after the first call for 8 and for 16 images
   (the compiled function stays cached on the model), i.e. what outlives a call.
 
+The same for ``SEQUENCE_METHODS`` on sequences (N, T, D) and at an ``Embedding`` (keys ``ig-sequence``,
+``ig-embedding``, ...), with ``batch_bytes``: 8 rows of what is attributed (inputs or activations), and
+``floor``: the peak of one compiled forward+backward pass of those 8 rows (the floor of ``batch_size=8``).
+
 ``python allocator_probe.py 10`` lets every loop run 10 chunks at once (TensorFlow's default), to
 show that the measurement sees the overlap it guards against.
 """
 
+import gc
 import json
 import os
 import sys
@@ -31,6 +36,7 @@ import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
 from idgi_tf import runtime  # noqa: E402
+from idgi_tf.runtime import explained_value_and_grad  # noqa: E402
 
 # method: (the option that sets the number of chunks, few, many); occlusion's patch 16 gives 9
 # windows of a 48 x 40 image, patch 8 gives 30.
@@ -43,6 +49,8 @@ CASES = {
     "smoothgrad": ("nsamples", 6, 30),
 }
 REPEATS = {"few": 15, "many": 3}
+# The same measurement on sequences (N, T, D) and at an Embedding (layer="embedding"), issue 30.
+SEQUENCE_METHODS = ("ig", "gig", "smoothgrad")
 
 
 def _allocated() -> int:
@@ -56,6 +64,49 @@ def _peak(call) -> int:
     return tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
 
 
+def _row(net, inputs, method, option, few, many, **fixed) -> dict:
+    """``kept_8``/``kept_16`` and ``peak_few``/``peak_many`` of ``method`` on ``net`` (see the module text)."""
+    row = {}
+    for count in (8, 16):
+        gc.collect()  # garbage in reference cycles (a layer= call leaves some) is kept by nothing: not counted
+        before = _allocated()
+        idgi_tf.attribute(net, inputs[:count], 1, method, batch_size=8, **{option: few}, **fixed)
+        gc.collect()
+        row[f"kept_{count}"] = _allocated() - before
+    for label, value in (("few", few), ("many", many)):
+        call = lambda value=value: idgi_tf.attribute(  # noqa: E731
+            net, inputs[:8], 1, method, batch_size=8, **{option: value}, **fixed)
+        call()
+        row[f"peak_{label}"] = max(_peak(call) for _ in range(REPEATS[label]))
+    return row
+
+
+def _floor_peak(head, rows) -> int:
+    """The peak of one compiled forward+backward pass of ``rows`` through ``head``: what a method at
+    ``batch_size=len(rows)`` cannot go below."""
+    grad = tf.function(lambda x: explained_value_and_grad(head, x, tf.ones([len(rows)], tf.int32))[1])
+    grad(rows)
+    return max(_peak(lambda: grad(rows).numpy()) for _ in range(REPEATS["few"]))
+
+
+def sequence_nets() -> dict:
+    """``{name: (net, 16 inputs, attribute's extra arguments, 8 rows of what is attributed, the part of the
+    net they go through)}``: a Conv1D net on float sequences (N, 960, 8), and a text net on token ids
+    (N, 960) explained at its ``Embedding`` (rows (N, 960, 16), through the layers after it)."""
+    relu = dict(padding="same", activation="relu")
+    conv = keras.Sequential([keras.Input((960, 8)), keras.layers.Conv1D(32, 5, **relu),
+                             keras.layers.Conv1D(32, 5, **relu), keras.layers.GlobalAveragePooling1D(),
+                             keras.layers.Dense(5)])
+    text = keras.Sequential([keras.Input((960,), dtype="int32"), keras.layers.Embedding(50, 16, name="embedding"),
+                             keras.layers.Conv1D(32, 5, **relu), keras.layers.Conv1D(32, 5, **relu),
+                             keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(5)])
+    rng = np.random.default_rng(0)
+    sequences, ids = rng.normal(size=(16, 960, 8)).astype(np.float32), rng.integers(1, 50, (16, 960)).astype(np.int32)
+    head = keras.Sequential([keras.Input((960, 16)), *text.layers[1:]])
+    return {"sequence": (conv, sequences, {}, tf.constant(sequences[:8]), conv),
+            "embedding": (text, ids, {"layer": "embedding"}, text.layers[0](ids[:8]), head)}
+
+
 def main(chunks_in_flight: int) -> None:
     runtime.CHUNKS_IN_FLIGHT = chunks_in_flight
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -67,16 +118,11 @@ def main(chunks_in_flight: int) -> None:
     photos = np.random.default_rng(0).uniform(0, 255, (16, 48, 40, 3)).astype(np.float32)
     result = {"image_batch_bytes": photos[:8].nbytes}
     for method, (option, few, many) in CASES.items():
-        row = {}
-        for count in (8, 16):
-            before = _allocated()
-            idgi_tf.attribute(net, photos[:count], 1, method, batch_size=8, **{option: few})
-            row[f"kept_{count}"] = _allocated() - before
-        for label, value in (("few", few), ("many", many)):
-            call = lambda: idgi_tf.attribute(net, photos[:8], 1, method, batch_size=8, **{option: value})  # noqa: E731
-            call()
-            row[f"peak_{label}"] = max(_peak(call) for _ in range(REPEATS[label]))
-        result[method] = row
+        result[method] = _row(net, photos, method, option, few, many)
+    for name, (seq_net, inputs, fixed, rows, head) in sequence_nets().items():
+        extra = {"batch_bytes": rows.numpy().nbytes, "floor": _floor_peak(head, rows)}
+        for method in SEQUENCE_METHODS:
+            result[f"{method}-{name}"] = {**_row(seq_net, inputs, method, *CASES[method], **fixed), **extra}
     print(json.dumps(result))
 
 
