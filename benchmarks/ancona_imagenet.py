@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import time
 
 import numpy as np
+from ancona_text import run_methods, write_json  # benchmarks/ancona_text.py: the same loop and writer
 from matplotlib.figure import Figure
 
 import idgi_tf
 from idgi_tf import data, metrics, models, viz
-from idgi_tf.attribution.modified_gradients import UnsupportedLayerError
 
 NS = (1, 10, 100, 500, 2000, 8000, 20000, 40000)  # of 224 * 224 = 50176 pixels
 
@@ -55,24 +54,7 @@ def pixel_maps(model, images, labels, steps: int, epsilon: float, patch: int) ->
         f"Occlusion-{patch}": lambda: idgi_tf.attribute(model, images, labels, "occlusion", patch=patch,
                                                         baseline=0.0, **options),
     }
-    maps, seconds, skipped = {}, {}, {}
-    for name, call in calls.items():
-        start = time.perf_counter()
-        try:
-            result = call()
-        except UnsupportedLayerError as error:
-            skipped[name] = f"UnsupportedLayerError: {error}"
-            print(f"  {name}: skipped ({skipped[name]})")
-            continue
-        if name == "IG":  # one pass over the path gives both rules
-            maps["IG"], maps["IG+IDGI"] = np.asarray(result["plain"]).sum(-1), np.asarray(result["idgi"]).sum(-1)
-        else:
-            maps[name] = np.asarray(result).sum(-1)
-        seconds[name] = time.perf_counter() - start
-        print(f"  {name}: {seconds[name]:.0f} s")
-    if "IG" in skipped:
-        skipped["IG+IDGI"] = skipped["IG"]
-    return maps, seconds, skipped
+    return run_methods(calls, lambda result: result.sum(-1))
 
 
 def map_agreement(maps: dict, first: str, second: str) -> dict:
@@ -158,8 +140,7 @@ def main(argv=None):
         "curves": {k: v.tolist() for k, v in curves.items()}, "skipped": skipped,
         "seconds": {**seconds, "total": time.perf_counter() - began},
     }
-    with open(os.path.join(args.out, "results.json"), "w") as handle:
-        json.dump(record, handle, indent=1)
+    write_json(os.path.join(args.out, "results.json"), record)
     print(f"wrote {args.out} in {record['seconds']['total']:.0f} s")
     return record
 

@@ -87,6 +87,13 @@ def token_maps(model, ids, labels, steps: int, epsilon: float) -> tuple[dict, di
         "Occlusion-1": lambda: idgi_tf.attribute(model, ids, labels, "occlusion", patch=1, baseline=text.PAD_ID,
                                                  batch_size=256),
     }
+    return run_methods(calls, lambda result: result if result.ndim == 2 else result.sum(-1))
+
+
+def run_methods(calls: dict, scores) -> tuple[dict, dict, dict]:
+    """Run each ``{name: call}``: ``({name: scores(maps)}, {name: seconds}, {name: why skipped})``. "IG" returns
+    ``{rule: maps}`` from one pass over the path (its IDGI maps become "IG+IDGI"); a method whose layers the
+    rules cannot pass (``UnsupportedLayerError``) is recorded as skipped with its reason, never dropped."""
     maps, seconds, skipped = {}, {}, {}
     for name, call in calls.items():
         start = time.perf_counter()
@@ -96,11 +103,12 @@ def token_maps(model, ids, labels, steps: int, epsilon: float) -> tuple[dict, di
             skipped[name] = f"UnsupportedLayerError: {error}"
             print(f"  {name}: skipped ({skipped[name]})")
             continue
-        if name == "IG":  # one pass over the path gives both rules
-            maps["IG"], maps["IG+IDGI"] = result["plain"].sum(-1), result["idgi"].sum(-1)
+        if name == "IG":
+            maps["IG"], maps["IG+IDGI"] = scores(np.asarray(result["plain"])), scores(np.asarray(result["idgi"]))
         else:
-            maps[name] = result if result.ndim == 2 else result.sum(-1)
+            maps[name] = scores(np.asarray(result))
         seconds[name] = time.perf_counter() - start
+        print(f"  {name}: {seconds[name]:.0f} s")
     if "IG" in skipped:
         skipped["IG+IDGI"] = skipped["IG"]
     return maps, seconds, skipped
@@ -210,10 +218,17 @@ def main(argv=None):
         "curves": {m: {k: v.tolist() for k, v in c.items()} for m, c in curves.items()},
         "skipped": skipped, "seconds": seconds,
     }
-    with open(os.path.join(args.out, "results.json"), "w") as handle:
-        json.dump(record, handle, indent=1)
+    write_json(os.path.join(args.out, "results.json"), record)
     print(f"wrote {args.out}")
     return record
+
+
+def write_json(path: str, record: dict) -> None:
+    """``record`` as indented JSON at ``path``, atomically (a temporary name, then a rename)."""
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w") as handle:
+        json.dump(record, handle, indent=1)
+    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

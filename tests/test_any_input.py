@@ -423,3 +423,11 @@ def test_a_sequential_model_keeps_its_mask_at_the_layer(recurrent):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     assert (got[ids == 0] == 0).all() and (np.abs(got[ids != 0]).sum(-1) > 0).all()
 
+
+
+def test_elrp_is_gradient_times_input_on_a_relu_text_cnn_at_its_embedding():
+    model, ids = _text(), RNG.integers(1, 20, size=(4, 6))  # Embedding -> Conv1D(ReLU) -> average -> Dense
+    elrp = idgi_tf.attribute(model, ids, [0, 1, 1, 0], "elrp", layer="embedding", epsilon=1e-9)
+    gxi = idgi_tf.attribute(model, ids, [0, 1, 1, 0], "gxi", layer="embedding")
+    np.testing.assert_allclose(elrp, gxi, rtol=1e-4, atol=1e-6 * np.abs(gxi).max())
+    assert np.abs(gxi).max() > 0
