@@ -431,3 +431,14 @@ def test_elrp_is_gradient_times_input_on_a_relu_text_cnn_at_its_embedding():
     gxi = idgi_tf.attribute(model, ids, [0, 1, 1, 0], "gxi", layer="embedding")
     np.testing.assert_allclose(elrp, gxi, rtol=1e-4, atol=1e-6 * np.abs(gxi).max())
     assert np.abs(gxi).max() > 0
+
+
+def test_maps_that_overflow_are_warned_naming_the_examples():
+    def root(x):  # sqrt(|x|): its gradient is infinite at 0
+        return tf.reduce_sum(tf.sqrt(tf.abs(x)), axis=1, keepdims=True)
+
+    rows = np.array([[1.0, 2.0], [0.0, 3.0], [4.0, 5.0]], np.float32)
+    with pytest.warns(RuntimeWarning, match=r"method 'vg' \(rule 'plain'\): the maps of 1 of 3 examples hold NaN or "
+                                            r"Inf \(first: example 1\)"):
+        idgi_tf.attribute(root, rows, None, "vg")
+

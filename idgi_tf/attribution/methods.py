@@ -24,6 +24,7 @@ import difflib
 import functools
 import inspect
 import textwrap
+import warnings
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, overload
@@ -493,11 +494,23 @@ def attribute(
         maps = {name: outputs[name] for name in rule_names}
         gaps = {name: convergence.completeness_gap(sums[name], outputs[OUTPUT_AT_START], outputs[OUTPUT_AT_END],
                                                    steps) for name in rule_names} if return_gap else None
+    for name, value in maps.items():
+        _warn_if_not_finite(value, method if isinstance(method, str) else method_name, name)
     maps = {name: prepared.maps(value) for name, value in maps.items()}
     result = maps if not isinstance(rule, str) else maps[rule_names[0]]
     if not return_gap:
         return result
     return result, gaps if not isinstance(rule, str) else gaps[rule_names[0]]
+
+
+def _warn_if_not_finite(maps: np.ndarray, method_name: str, rule: str) -> None:
+    """Warn, naming the examples, when maps hold NaN or Inf (a gradient that is infinite somewhere; ε-LRP's
+    ``a(z) / (z + ε)`` compounded over many gates and steps): such maps are not silently passed on."""
+    bad = ~np.isfinite(maps.reshape(len(maps), -1)).all(axis=1)
+    if bad.any():
+        warnings.warn(f"method {method_name!r} (rule {rule!r}): the maps of {int(bad.sum())} of {len(bad)} examples "
+                      f"hold NaN or Inf (first: example {int(np.argmax(bad))}); the model's gradient (or the "
+                      "method's modified gradient) overflows there", RuntimeWarning, stacklevel=3)
 
 
 # attribute's own keyword arguments, suggested for a misspelt option.
