@@ -119,8 +119,7 @@ def _checked_targets(targets, explained: Explained, rows, context, count: int):
     """``(explained with its target, int32 targets (count,))``, checked against the model's outputs."""
     if callable(targets):
         explained = dataclasses.replace(explained, target=targets)
-        sample = explained.outputs(tf.constant(rows[:1]), rows_of(context, slice(0, 1)))
-        value = targets(sample)
+        value = targets(_first_outputs(explained, rows, context))
         shape = tuple(getattr(value, "shape", ()))
         if shape not in ((1,),):
             raise ValueError(f"targets, a callable, must return one scalar per example, shape (N,): on one "
@@ -135,13 +134,18 @@ def _checked_targets(targets, explained: Explained, rows, context, count: int):
     return explained, _checks.targets(targets, count, classes)
 
 
+def _first_outputs(explained: Explained, rows, context):
+    """The model's outputs for the first example, eagerly: the one pass that checks a target against them."""
+    return explained.outputs(tf.constant(rows[:1]), rows_of(context, slice(0, 1)))
+
+
 def _output_units(explained: Explained, rows, context) -> int:
     """K of a model returning one (N, K) or (N,) tensor, from its declaration or else one example's outputs;
     structured outputs need a callable target."""
     declared = getattr(explained.model, "output", None) if isinstance(explained.model, keras.Model) else None
     if isinstance(declared, keras.KerasTensor) and len(declared.shape) in (1, 2) and declared.shape[-1] is not None:
         return 1 if len(declared.shape) == 1 else int(declared.shape[-1])
-    sample = explained.outputs(tf.constant(rows[:1]), rows_of(context, slice(0, 1)))
+    sample = _first_outputs(explained, rows, context)
     if not isinstance(sample, tf.Tensor) or sample.shape.rank not in (1, 2):
         raise ValueError(f"model returns {structure_text(sample)}, not one tensor of class scores (N, K) to pick "
                          "class indices from; pass targets as a callable that picks the explained scalar, e.g. "
@@ -245,22 +249,22 @@ def prepare(model, inputs, targets, baseline, layer, *, method_name: str, method
 def baseline_leaves(baseline, leaves: list, structure: InputStructure) -> list:
     """The baseline like each input: a scalar for all, or the inputs' structure of scalars or arrays."""
     if isinstance(baseline, (dict, list, tuple)) and structure.kind is not None:
-        given, _ = _structure_of(baseline, structure)
+        given = _structure_of(baseline, structure)
         return [_checks.like_inputs(b, leaf, f"baseline[{i}]") for i, (b, leaf) in enumerate(zip(given, leaves))]
     return [_checks.like_inputs(baseline, leaf, "baseline") for leaf in leaves]
 
 
-def _structure_of(baseline, structure: InputStructure):
+def _structure_of(baseline, structure: InputStructure) -> list:
     """The baseline's parts in the inputs' ``tf.nest`` order, refusing another structure."""
     if isinstance(baseline, dict):
         if structure.keys is None or set(baseline) != set(structure.keys):
             raise ValueError(f"baseline must have the inputs' structure ({_structure_kind(structure)}), got a dict "
                              f"with keys {sorted(baseline)}")
-        return [baseline[key] for key in structure.keys], structure
+        return [baseline[key] for key in structure.keys]
     if structure.keys is not None or len(baseline) != len(structure.shapes):
         raise ValueError(f"baseline must have the inputs' structure ({_structure_kind(structure)}), got a "
                          f"{type(baseline).__name__} of {len(baseline)}")
-    return list(baseline), structure
+    return list(baseline)
 
 
 def _structure_kind(structure: InputStructure) -> str:
