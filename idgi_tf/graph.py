@@ -81,3 +81,45 @@ def inference_call(layer, *args, **kwargs):
     if isinstance(layer, keras.layers.Layer):
         kwargs = {**kwargs, "training": False}
     return layer(*args, **kwargs)
+
+
+def output_layers(model) -> list:
+    """The leaf layers that produce ``model``'s outputs (every output of a multi-output model), looking inside
+    nested models."""
+    if not isinstance(model, keras.Model):
+        return [model]
+    if isinstance(model, keras.Sequential):
+        return output_layers(model.layers[-1])
+    return [layer for output in model.outputs for layer in output_layers(output._keras_history.operation)]
+
+
+def without_activation(layer, *args, **kwargs):
+    """``layer``'s inference call with its ``activation`` linear: the pre-activation ``z`` of a Dense or
+    convolution."""
+    saved = layer.activation
+    layer.activation = keras.activations.linear
+    try:
+        return inference_call(layer, *args, **kwargs)
+    finally:
+        layer.activation = saved
+
+
+def _is_softmax(layer) -> bool:
+    activation = getattr(layer, "activation", None)
+    return type(layer).__name__ == "Softmax" or getattr(activation, "__name__", None) == "softmax"
+
+
+def without_final_softmax(model):
+    """A ``call_layer`` for :func:`run` giving ``model``'s logits: a softmax that produces a model output (a
+    ``Softmax`` layer, or the ``activation`` of a Dense or Activation layer) is left out; every other layer runs
+    as :func:`inference_call`."""
+    final = frozenset(id(layer) for layer in output_layers(model) if _is_softmax(layer))
+
+    def call(layer, *args, **kwargs):
+        if id(layer) not in final:
+            return inference_call(layer, *args, **kwargs)
+        if type(layer).__name__ in ("Softmax", "Activation"):
+            return args[0]
+        return without_activation(layer, *args, **kwargs)
+
+    return call

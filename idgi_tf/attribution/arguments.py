@@ -254,15 +254,45 @@ def baseline_leaves(baseline, leaves: list, structure: InputStructure) -> list:
     return [_checks.like_inputs(baseline, leaf, "baseline") for leaf in leaves]
 
 
-def _structure_of(baseline, structure: InputStructure) -> list:
-    """The baseline's parts in the inputs' ``tf.nest`` order, refusing another structure."""
+def reference_baselines(references, nreferences, seed, inputs) -> list:
+    """Expected IG's baselines: the K references ``(K, ...)`` shared by every input (for several inputs, the
+    inputs' structure of such arrays), one baseline each, in their order; ``nreferences`` of them drawn without
+    replacement by ``numpy.random.default_rng(seed)`` (kept in their order), else all."""
+    leaves, structure = input_leaves(inputs, "inputs")
+    given = _structure_of(references, structure, "references") if structure.kind is not None else [references]
+    arrays = [np.asarray(value) for value in given]
+    for index, (array, leaf) in enumerate(zip(arrays, leaves)):
+        name = "references" if structure.kind is None else f"references[{index}]"
+        if array.ndim != leaf.ndim or array.shape[1:] != leaf.shape[1:] or not len(array):
+            raise ValueError(f"{name} must have shape (K, *one example's shape) = (K, "
+                             f"{', '.join(map(str, leaf.shape[1:]))}) with K >= 1, got shape {array.shape}")
+    count = len(arrays[0])
+    if any(len(array) != count for array in arrays):
+        raise ValueError(f"references: every input needs the same number K of references, got "
+                         f"{[len(array) for array in arrays]}")
+    chosen = np.arange(count)
+    if nreferences is not None:
+        drawn = _checks.positive_int(nreferences, "nreferences")
+        if drawn > count:
+            raise ValueError(f"nreferences must be at most the {count} references given, got {drawn}")
+        rng = np.random.default_rng(_checks.seed(seed, "references_seed"))
+        chosen = np.sort(rng.choice(count, drawn, replace=False))
+    if structure.kind is None:
+        return [arrays[0][k] for k in chosen]
+    parts = [[array[k] for array in arrays] for k in chosen]
+    return [dict(zip(structure.keys, part)) if structure.keys is not None else part for part in parts]
+
+
+def _structure_of(baseline, structure: InputStructure, name: str = "baseline") -> list:
+    """The parts of ``baseline`` (or another argument ``name``) in the inputs' ``tf.nest`` order, refusing
+    another structure."""
     if isinstance(baseline, dict):
         if structure.keys is None or set(baseline) != set(structure.keys):
-            raise ValueError(f"baseline must have the inputs' structure ({_structure_kind(structure)}), got a dict "
+            raise ValueError(f"{name} must have the inputs' structure ({_structure_kind(structure)}), got a dict "
                              f"with keys {sorted(baseline)}")
         return [baseline[key] for key in structure.keys]
     if structure.keys is not None or len(baseline) != len(structure.shapes):
-        raise ValueError(f"baseline must have the inputs' structure ({_structure_kind(structure)}), got a "
+        raise ValueError(f"{name} must have the inputs' structure ({_structure_kind(structure)}), got a "
                          f"{type(baseline).__name__} of {len(baseline)}")
     return list(baseline)
 

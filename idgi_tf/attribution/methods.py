@@ -11,6 +11,8 @@ of a ``tf.distribute`` strategy) and stitches the results.
   more step rules (:mod:`idgi_tf.attribution.rules`); vg and gxi are the one-point path.
 * elrp and deeplift are Gradient x Input with modified nonlinearity
   derivatives (:mod:`idgi_tf.attribution.modified_gradients`).
+* gradcam and gradcampp weigh a convolutional layer's activations by the logit's gradient
+  (:mod:`idgi_tf.attribution.gradcam`).
 * occlusion is a perturbation method (:mod:`idgi_tf.attribution.occlusion`).
 * smoothgrad wraps any other method (:func:`smoothed`, :mod:`idgi_tf.attribution.smoothgrad`).
 
@@ -44,6 +46,7 @@ from ..runtime import (
 )
 from . import arguments, convergence, paths
 from .convergence import AUTO
+from .gradcam import checked_conv_layer, compiled_gradcam
 from .integrate import OUTPUT_AT_END, OUTPUT_AT_START, chunk_size, compiled_integrate, integrate_subset, stitched
 from .modified_gradients import EPSILON, compiled_modified_gradient
 from .occlusion import check_window, compiled_occlusion, window_option
@@ -66,6 +69,7 @@ class Plan:
     jit_compile: bool
     options: dict
     input_shape: tuple
+    layer: object = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -91,6 +95,9 @@ class Method:
         can report completeness gaps and refine their steps (``steps="auto"``).
       wraps: for a method around another (SmoothGrad): ``options -> (inner name, the Method that runs,
         the options left for it)``; the row's other fields describe it around its default inner method.
+      own_layer: for a method that reads a layer of its own and maps the inputs (Grad-CAM):
+        ``(model, layer) -> the layer`` that ``layer=`` picks (None: the method's default); it reaches
+        ``build`` as ``Plan.layer``, and the rows stay the inputs.
     """
 
     title: str
@@ -106,6 +113,7 @@ class Method:
     forward_only: bool = False
     path: Callable | None = None
     wraps: Callable[[dict], tuple[str, Method, dict]] | None = None
+    own_layer: Callable | None = None
 
 
 def _no_options(options: dict) -> dict:
@@ -173,6 +181,23 @@ def _modified_gradient_method(method: str):
     return build
 
 
+def _gradcam_method(plus_plus: bool):
+    def build(plan: Plan):
+        return compiled_gradcam(plan.model, plan.layer, plus_plus, plan.jit_compile)
+
+    return build
+
+
+def _gradcam_row(plus_plus: bool) -> Method:
+    title, paper = ("Grad-CAM++", "Chattopadhay et al. 2018") if plus_plus else ("Grad-CAM", "Selvaraju et al. 2017")
+    return Method(
+        title=title, image_only=True, build=_gradcam_method(plus_plus), options={}, check_options=_no_options,
+        takes_baseline=False, rules=PLAIN_ONLY, single_pass=True, own_layer=checked_conv_layer,
+        summary=f"{title}, a conv layer's activations weighted by the logit's gradient ({paper}; layer=, default "
+                "the last 4-D layer), upsampled; 1 pass",
+    )
+
+
 def _build_occlusion(plan: Plan):
     patch, stride = check_window(plan.options["patch"], plan.options["stride"], plan.input_shape)
     windows_per_pass = max(1, plan.batch_size // plan.images_per_group)
@@ -206,7 +231,7 @@ def smoothed(inner: Method, nsamples: int = 50, noise: float = 0.15, seed: int =
         per_pass = min(per_pass, smooth["nsamples"])
         run_inner = inner.build(dataclasses.replace(plan, images_per_group=plan.images_per_group * per_pass))
         key = ("smoothgrad", inner.build, tuple(sorted(plan.options.items())), plan.rule_names, plan.steps,
-               plan.batch_size, plan.images_per_group, plan.jit_compile, tuple(sorted(smooth.items())))
+               plan.batch_size, plan.images_per_group, plan.jit_compile, plan.layer, tuple(sorted(smooth.items())))
         return cached(plan.model, key, lambda: tf.function(functools.partial(
             smoothgrad, run_inner, plan.rule_names, smooth["nsamples"], smooth["noise"], smooth["seed"], per_pass
         )))
@@ -281,6 +306,8 @@ METHODS: Mapping[str, Method] = MappingProxyType({
         check_options=_no_options, takes_baseline=True, rules=PLAIN_ONLY, single_pass=True,
         summary="DeepLIFT-Rescale, (x - x') * modified grad of the logit (Shrikumar et al. 2017); 1 doubled pass",
     ),
+    "gradcam": _gradcam_row(plus_plus=False),
+    "gradcampp": _gradcam_row(plus_plus=True),
     "occlusion": Method(
         title="Occlusion", image_only=False, build=_build_occlusion, options={"patch": None, "stride": None},
         check_options=_occlusion_options, takes_baseline=True, rules=PLAIN_ONLY, single_pass=False,
@@ -373,6 +400,9 @@ def attribute(
     return_gap: bool = False,
     tol=None,
     max_steps=None,
+    references=None,
+    nreferences: int | None = None,
+    references_seed: int = 0,
     **method_options,
 ):
     """Attribute the scalar ``f(x)`` that ``model`` computes from ``inputs`` to the features of ``inputs``
@@ -413,7 +443,9 @@ def attribute(
         for the inputs, and ``f`` is recomputed from the layer on with the layer's output replaced (Captum's
         ``LayerIntegratedGradients``). Maps are shaped like the layer's output, e.g. ``(N, T, D)`` at an
         ``Embedding``; IDGI maps sum to ``f(x) - f(baseline)`` when every path from the inputs to the output
-        goes through the layer. For vg, gxi, ig, gig, smoothgrad, elrp, deeplift and occlusion.
+        goes through the layer. For vg, gxi, ig, gig, smoothgrad, elrp, deeplift and occlusion. For gradcam
+        and gradcampp, the convolutional layer the map is made of (default: the last layer with a 4-D
+        output); their maps stay over the images.
       batch_size: at most this many path points go through the model at once
         (default 32, per replica under a ``tf.distribute`` strategy); results do
         not depend on it beyond float32 rounding, except Guided IG, whose
@@ -429,6 +461,12 @@ def attribute(
         (:class:`idgi_tf.attribution.convergence.CompletenessGap`, one per rule).
         {path_integrals} only.
       tol, max_steps: options of ``steps="auto"``.
+      references: expected IG (ig, gig): an array ``(K, ...)`` of reference inputs shared by every input (for
+        several inputs, their structure of such arrays), in place of ``baseline``; the maps are the mean over
+        the references of the maps with each as the baseline (K times the passes), and IDGI maps sum to
+        ``f(x) - mean_k f(r_k)`` (docs/attribution.md#expected-ig-references).
+      nreferences, references_seed: use ``nreferences`` of the K references, drawn without replacement with
+        ``numpy.random.default_rng(references_seed)``.
       **method_options: each method's options with their defaults
         (``METHODS[name].options``):
         {method_options}
@@ -437,7 +475,7 @@ def attribute(
         token), ``stride=None`` the patch; smoothgrad passes ``rule``,
         ``steps``, ``baseline`` and the inner method's options to the inner method.
 
-    elrp and deeplift explain the target's logit: a final softmax is left out
+    elrp, deeplift, gradcam and gradcampp explain the target's logit: a final softmax is left out
     (see :mod:`idgi_tf.attribution.modified_gradients`); every other method explains ``f(x)``.
 
     Returns:
@@ -455,6 +493,8 @@ def attribute(
       >>> maps["idgi"].sum(axis=(1, 2, 3))  # == f(x) - f(black), exactly
       >>> attribute(text_model, token_ids, labels, "ig", layer="embedding", baseline=pad_ids)  # (N, T, D)
       >>> attribute(regressor, rows, None, "ig", rule="idgi")  # (N, D), sums to f(x) - f(0)
+      >>> attribute(model, images, labels, "ig", rule="idgi", references=train_images[:16])  # expected IG
+      >>> attribute(model, images, labels, "gradcam")  # (N, H, W, C): the last 4-D layer's map, upsampled
       >>> maps, gaps = attribute(model, images, labels, "ig", steps="auto", tol=0.01, return_gap=True)
       >>> gaps.steps, gaps.relative  # the steps each image needed, its gap (<= 0.01)
     """
@@ -473,34 +513,72 @@ def attribute(
     options = _method_options(method_name, spec, options, keywords)
 
     _checks.warn_if_unit_range(inputs, model, "attribute")
-    prepared = arguments.prepare(model, inputs, targets, baseline, layer, method_name=method_name, method=spec,
-                                 batch_size=batch_size, jit_compile=jit)
-    explained, rows, baseline, context = prepared.explained, prepared.rows, prepared.baseline, prepared.context
-
-    replicas = replica_count()
-    group = min(len(rows), batch_size * replicas)
-    on_done = progress_bar(len(rows), unit_name="example").add if verbose else None
-    if steps == AUTO:
-        maps, gaps = convergence.refine(
-            functools.partial(integrate_subset, explained, rows, baseline, context, batch_size, jit),
-            functools.partial(spec.path, **options), rule_names, len(rows), tol, max_steps, on_done=on_done)
-    else:
-        run = spec.build(Plan(explained, rule_names, steps, batch_size, -(-group // replicas), jit, options,
-                              rows.shape[1:]))
-        indices = [np.arange(len(rows), dtype=np.int32)] if spec.takes_image_index else []
-        outputs, sums = stitched(run, [rows, baseline, context, *indices], group, jit, on_done)
-        if prepared.baseline_context is not None and spec.path is not None and spec.takes_baseline:
-            arguments.warn_if_start_is_not_the_baseline(prepared, outputs[OUTPUT_AT_START], batch_size, jit)
-        maps = {name: outputs[name] for name in rule_names}
-        gaps = {name: convergence.completeness_gap(sums[name], outputs[OUTPUT_AT_START], outputs[OUTPUT_AT_END],
-                                                   steps) for name in rule_names} if return_gap else None
-    for name, value in maps.items():
-        _warn_if_not_finite(value, method if isinstance(method, str) else method_name, name)
-    maps = {name: prepared.maps(value) for name, value in maps.items()}
+    own_layer = spec.own_layer(model, layer) if spec.own_layer is not None else None
+    if references is not None and (baseline is not None or spec.path is None or not spec.takes_baseline):
+        raise ValueError(f"references= (expected IG) takes the place of baseline= for a path from a baseline ("
+                         f"{', '.join(n for n in PATH_INTEGRALS if METHODS[n].takes_baseline)}); got method "
+                         f"{method_name!r}{' and baseline=' if baseline is not None else ''}")
+    if references is None and nreferences is not None:
+        raise ValueError("nreferences applies only with references= (expected IG)")
+    starts = ([baseline] if references is None
+              else arguments.reference_baselines(references, nreferences, references_seed, inputs))
+    totals, per_start, on_done = None, [], None
+    for start in starts:
+        prepared = arguments.prepare(model, inputs, targets, start, layer if own_layer is None else None,
+                                     method_name=method_name, method=spec, batch_size=batch_size, jit_compile=jit)
+        if verbose and on_done is None:
+            on_done = progress_bar(len(prepared.rows) * len(starts), unit_name="example").add
+        maps, gaps = _integrated(spec, prepared, rule_names, options, steps, tol, max_steps, batch_size, jit,
+                                 own_layer, gap=return_gap, on_done=on_done)
+        for name, value in maps.items():
+            _warn_if_not_finite(value, method if isinstance(method, str) else method_name, name)
+        per_start.append(gaps)
+        if totals is None:
+            totals = {name: value.astype(np.float64) for name, value in maps.items()}
+        else:
+            for name, value in maps.items():
+                totals[name] += value
+    maps = {name: prepared.maps((total / len(starts)).astype(np.float32)) for name, total in totals.items()}
+    gaps = _mean_gaps(per_start) if return_gap else None
     result = maps if not isinstance(rule, str) else maps[rule_names[0]]
     if not return_gap:
         return result
     return result, gaps if not isinstance(rule, str) else gaps[rule_names[0]]
+
+
+def _integrated(spec, prepared, rule_names, options, steps, tol, max_steps, batch_size, jit, own_layer, *, gap,
+                on_done):
+    """``({rule: maps over the rows}, {rule: CompletenessGap} or None)`` of one method on prepared arguments."""
+    explained, rows, baseline, context = prepared.explained, prepared.rows, prepared.baseline, prepared.context
+    if steps == AUTO:
+        return convergence.refine(
+            functools.partial(integrate_subset, explained, rows, baseline, context, batch_size, jit),
+            functools.partial(spec.path, **options), rule_names, len(rows), tol, max_steps, on_done=on_done)
+    replicas = replica_count()
+    group = min(len(rows), batch_size * replicas)
+    run = spec.build(Plan(explained, rule_names, steps, batch_size, -(-group // replicas), jit, options,
+                          rows.shape[1:], own_layer))
+    indices = [np.arange(len(rows), dtype=np.int32)] if spec.takes_image_index else []
+    outputs, sums = stitched(run, [rows, baseline, context, *indices], group, jit, on_done)
+    if prepared.baseline_context is not None and spec.path is not None and spec.takes_baseline:
+        arguments.warn_if_start_is_not_the_baseline(prepared, outputs[OUTPUT_AT_START], batch_size, jit)
+    maps = {name: outputs[name] for name in rule_names}
+    return maps, {name: convergence.completeness_gap(sums[name], outputs[OUTPUT_AT_START], outputs[OUTPUT_AT_END],
+                                                     steps) for name in rule_names} if gap else None
+
+
+def _mean_gaps(per_start: list) -> dict:
+    """The gaps of the maps averaged over references: ``mean_r sum A_r - (f(x) - mean_r f(r))``, the mean of each
+    reference's absolute gap over the mean output change; the most steps any reference used."""
+    if len(per_start) == 1:
+        return per_start[0]
+    merged = {}
+    for name in per_start[0]:
+        absolute = np.mean([gaps[name].absolute for gaps in per_start], axis=0)
+        change = np.mean([gaps[name].output_change for gaps in per_start], axis=0)
+        merged[name] = convergence.CompletenessGap(absolute, convergence.relative_gap(absolute, change), change,
+                                                   np.max([gaps[name].steps for gaps in per_start], axis=0))
+    return merged
 
 
 def _warn_if_not_finite(maps: np.ndarray, method_name: str, rule: str) -> None:

@@ -262,16 +262,6 @@ def _unsupported(layer, method: str, why: str):
     )
 
 
-def _output_layers(model) -> list:
-    """The leaf layers that produce ``model``'s outputs (every output of a multi-output model), looking inside
-    nested models."""
-    if not isinstance(model, keras.Model):
-        return [model]
-    if isinstance(model, keras.Sequential):
-        return _output_layers(model.layers[-1])
-    return [layer for output in model.outputs for layer in _output_layers(output._keras_history.operation)]
-
-
 def _parents(operation) -> list:
     """The operations whose outputs ``operation`` is called on, in every graph it belongs to."""
     return [parent.operation for node in operation._inbound_nodes for parent in node.parent_nodes]
@@ -325,7 +315,7 @@ class ModifiedModel:
         self.model = model
         self.method = _checks.choice(method, "method", MODIFIED_GRADIENT_METHODS)
         self.wrap = rescale_rule if method == "deeplift" else functools.partial(epsilon_rule, epsilon=epsilon)
-        self.final = frozenset(map(id, _output_layers(model)))
+        self.final = frozenset(map(id, graph.output_layers(model)))
         self.upstream = _upstream(model, layer)
         for inner in graph.leaf_layers(model):
             if id(inner) not in self.upstream:
@@ -401,12 +391,7 @@ class ModifiedModel:
             return args[0] if activation in (None, "drop") else self.wrap(activation)(args[0])
         if activation is None:
             return graph.inference_call(layer, *args, **kwargs)
-        saved = layer.activation
-        layer.activation = keras.activations.linear
-        try:
-            z = graph.inference_call(layer, *args, **kwargs)
-        finally:
-            layer.activation = saved
+        z = graph.without_activation(layer, *args, **kwargs)
         return z if activation == "drop" else self.wrap(activation)(z)
 
     def _nonlinear(self, function):

@@ -13,6 +13,7 @@ from .fidelity import mufidelity, sensitivity_n
 from .insertion import deletion, insertion
 from .localization import localization
 from .result import MetricResult
+from .road import road
 from .sic_aic import sic_aic
 from .table import METRICS, Metric
 
@@ -25,6 +26,7 @@ __all__ = [
     "localization",
     "mufidelity",
     "reduce_channels",
+    "road",
     "sensitivity_n",
     "sic_aic",
 ]

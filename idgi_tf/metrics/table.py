@@ -19,6 +19,7 @@ from .information import MS_SSIM_MIN_SIDE, pixels_uint8, refuse_unit_range
 from .insertion import deletion, insertion
 from .localization import localization
 from .result import MetricResult
+from .road import PERCENTAGES, road
 from .sic_aic import binned_curve, sic_aic
 
 BINS = 100  # SIC/AIC: bins of the curve over all images' points (docs/metrics.md#sic-and-aic)
@@ -35,6 +36,15 @@ def mean_curve(values: list) -> tuple[np.ndarray, np.ndarray]:
     """The mean of per-image curves over an evenly spaced [0, 1]."""
     curve = np.mean(values, axis=0)
     return np.linspace(0, 1, len(curve)), curve
+
+
+def mean_curve_at(x) -> Callable[[list], tuple[np.ndarray, np.ndarray]]:
+    """The mean of per-image curves over the fixed abscissa ``x`` (ROAD: the removed fractions)."""
+
+    def curve(values: list) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(x, np.float64), np.mean(values, axis=0)
+
+    return curve
 
 
 def pooled(kind: str) -> Callable[[list], tuple[np.ndarray, np.ndarray]]:
@@ -227,6 +237,21 @@ def _localization() -> Metric:
     )
 
 
+def _road() -> Metric:
+    """ROAD's row: MoRF (the headline), LeRF and their gap; the MoRF and LeRF curves (docs/metrics.md#road)."""
+    scores = (("morf", "ROAD MoRF, mean probability", False), ("lerf", "ROAD LeRF, mean probability", True),
+              ("gap", "ROAD gap, LeRF - MoRF", True))
+    return Metric(
+        function=road, title="ROAD", softmax=True, image_only=True,
+        scores=tuple(Score(name=f"road_{key}", title=title, key=key, field=f"road_{key}", higher_is_better=higher)
+                     for key, title, higher in scores),
+        curves=tuple(Curve(name=f"road_{key}", title=f"ROAD, {order}", ylabel="mean f(imputed image)",
+                           xlabel=f"fraction of pixels removed ({order}) and imputed", field=f"road_{key}_curve",
+                           key=key, combine=mean_curve_at(PERCENTAGES))
+                     for key, order in (("morf", "MoRF"), ("lerf", "LeRF"))),
+    )
+
+
 # The bench's default metrics are the rows with a paper table; the dict order is the report's order.
 METRICS: Mapping[str, Metric] = MappingProxyType({
     "insertion": _perturbation("insertion", "Insertion", "inserted", higher=True),
@@ -244,5 +269,6 @@ METRICS: Mapping[str, Metric] = MappingProxyType({
         scores=(Score(name="sensitivity_n", title="Sensitivity-n, mean correlation", key="mean_correlation",
                       field="sensitivity_n", higher_is_better=True),),
     ),
+    "road": _road(),
 })
 PAPER_METRICS = tuple(name for name, metric in METRICS.items() if any(s.table for s in metric.scores))
