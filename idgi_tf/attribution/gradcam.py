@@ -6,7 +6,8 @@ logit ``y`` (a final softmax is left out, as for elrp and deeplift):
 * Grad-CAM (Selvaraju et al. 2017, eq. 1-2): ``w_k = mean_ij g_ijk``, ``L = ReLU(sum_k w_k A_k)``;
 * Grad-CAM++ (Chattopadhay et al. 2018, eq. 19 with ``exp(y)``'s derivatives written by ``g``):
   ``a_ijk = g_ijk^2 / (2 g_ijk^2 + sum_ab A_abk g_ijk^3)`` (0 where the denominator is 0),
-  ``w_k = sum_ij a_ijk ReLU(g_ijk)``, ``L = ReLU(sum_k w_k A_k)``, as Xplique's ``GradCAMPP``.
+  ``w_k = sum_ij a_ijk ReLU(g_ijk)``, ``L = ReLU(sum_k w_k A_k)``, as pytorch-grad-cam (Xplique's ``GradCAMPP``
+  takes means where the paper sums).
 
 ``L`` (h, w) is upsampled bilinearly to the images' (H, W) (``tf.image.resize``: half-pixel centres, as
 PyTorch's ``align_corners=False``) and spread evenly over the C channels, so the maps are shaped like the
