@@ -80,6 +80,20 @@ def test_end_to_end_rows_and_tables(tmp_path, capsys):
     assert "insertion.png" in figures and len([f for f in figures if f.startswith("figure3_")]) == 2
 
 
+def test_every_method_and_metric_of_the_tables_runs_in_the_bench(tmp_path):
+    """The bench takes every row of METHODS and METRICS; the methods the default run leaves out write their rows
+    (RISE and SmoothGrad, the costly ones, run in the ranking command's test)."""
+    args = parser().parse_args(["run", "--methods", ",".join(idgi_tf.METHODS), "--metrics", ",".join(metrics.METRICS)])
+    assert list(args.methods) == list(idgi_tf.METHODS) and list(args.metrics) == list(metrics.METRICS)
+    others = ["gxi", "elrp", "deeplift", "gradcam", "gradcampp", "occlusion"]
+    assert main([*SMOKE[:9], "--limit", "1", "--chunk", "1", "--quiet", "--methods", ",".join(others),
+                 "--metrics", "insertion,road", "--out", str(tmp_path)]) == 0
+    rows = rows_by_key(tmp_path)
+    assert sorted((key[2], key[3]) for key in rows) == sorted((name, "plain") for name in others)
+    for row in rows.values():
+        assert np.isfinite([row["insertion_probability"], row["road_morf"], row["road_lerf"]]).all(), row
+
+
 def test_paper_values_cover_tables_1_to_4():
     paper = paper_values()
     assert len(paper) == 9 * 11 * 7
