@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 
 import idgi_tf
 from idgi_tf import metrics, viz
+from idgi_tf._atomic import write_atomically
 from idgi_tf.attribution.modified_gradients import UnsupportedLayerError
 from idgi_tf.data import text
 
@@ -225,10 +226,7 @@ def main(argv=None):
 
 def write_json(path: str, record: dict) -> None:
     """``record`` as indented JSON at ``path``, atomically (a temporary name, then a rename)."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as handle:
-        json.dump(record, handle, indent=1)
-    os.replace(temporary, path)
+    write_atomically(path, lambda handle: json.dump(record, handle, indent=1))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ def test_every_method_and_metric_of_the_tables_runs_in_the_bench(tmp_path):
     assert sorted((key[2], key[3]) for key in rows) == sorted((name, "plain") for name in others)
     for row in rows.values():
         assert np.isfinite([row["insertion_probability"], row["road_morf"], row["road_lerf"]]).all(), row
+    assert "Does IDGI improve" not in (tmp_path / "tables.md").read_text()  # no path method: no verdict
 
 
 def test_paper_values_cover_tables_1_to_4():

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from idgi_tf._atomic import write_atomically
 from idgi_tf.bench import main
-from idgi_tf.bench.results import read_rows, readable_npz, row_key, write_atomically
+from idgi_tf.bench.results import read_rows, readable_npz, row_key
 
 BASE = ["run", "--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "4", "--limit", "2",
         "--chunk", "1", "--methods", "ig,vg", "--metrics", "localization"]

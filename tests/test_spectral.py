@@ -155,12 +155,12 @@ def test_blur_then_subsample_removes_the_high_frequencies_of_the_gradient():
 
 def test_spectral_command_writes_its_files(tmp_path, capsys):
     out = tmp_path / "spectra"
-    assert spectral_main(["--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--steps", "4",
-                          "--nmasks", "16", "--methods", "vg,ig,rise", "--out", str(out)]) == 0
+    assert spectral_main(["spectra", "--model", "MobileNetV2", "--weights", "none", "--input-size", "32",
+                          "--steps", "4", "--nmasks", "16", "--methods", "vg,ig,rise", "--out", str(out)]) == 0
     assert sorted(os.listdir(out)) == ["aliasing.png", "high_frequency.csv", "spectra.csv", "spectra.png"]
     header = (out / "spectra.csv").read_text().splitlines()[0]
     assert header == "frequency,ig,vg,rise,vg_blur_then_subsample"  # METHODS order
-    assert spectral_main(["--model", "MobileNetV2", "--methods", "vg,nope", "--weights", "none"]) == 2
+    assert spectral_main(["spectra", "--model", "MobileNetV2", "--methods", "vg,nope", "--weights", "none"]) == 2
     assert "argument --methods: takes a comma-separated subset" in capsys.readouterr().err
 
 

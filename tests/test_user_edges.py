@@ -178,7 +178,7 @@ def test_the_figure3_command_reports_progress_per_method_on_stderr(tmp_path, cap
 def test_the_spectral_command_reports_progress_per_method_and_image_on_stderr(tmp_path, capsys):
     from idgi_tf.spectral.__main__ import main
 
-    assert main(["--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--methods", "vg",
+    assert main(["spectra", "--model", "MobileNetV2", "--weights", "none", "--input-size", "32", "--methods", "vg",
                  "--out", str(tmp_path / "spectra")]) == 0
     out, err = capsys.readouterr()
     for line in ("method 1/1: vg: 11 images", "aliasing check 1/2", "aliasing check 2/2", "image 1/11",

@@ -18,10 +18,11 @@ import sys
 import numpy as np
 
 from .. import data, metrics, viz
+from .._atomic import save_figure_atomically, write_atomically
 from ..attribution.methods import METHODS
 from ..models import ALIASES
 from ..viz.figure import maps_grid
-from .results import merged_rows, readable_npz, write_atomically
+from .results import merged_rows, readable_npz
 from .run import LOWPASS_SUFFIX
 
 RULE_SUFFIXES = {"plain": "", "idgi": "+IDGI"}
@@ -104,7 +105,9 @@ def markdown(records: list[dict], smoke: bool, missing=(), dropped=()) -> str:
             images = max(r["images"] for r in cells.values())
             lines.append(f"| {model} | " + " | ".join(_cell(cells.get(c)) for c in columns) + f" | {images} |")
             verdicts.append(f"{model}: {idgi_verdict(cells, lower_is_better=not score.higher_is_better)}")
-        lines += ["", "Does IDGI improve its base path? " + "; ".join(verdicts) + ".", ""]
+        if any(column.endswith("+IDGI") for column in columns):  # a run without a path method has no verdict
+            lines += ["", "Does IDGI improve its base path? " + "; ".join(verdicts) + "."]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -150,7 +153,7 @@ def write_figures(rows: list[dict], directories, to: str) -> list[str]:
         if series:
             figure = getattr(viz, curve.plot)(xs, series, xlabel=curve.xlabel, ylabel=curve.ylabel,
                                               title=_figure_title(rows, curve, smoke), **curve.options)
-            written.append(_save(figure, os.path.join(folder, f"{curve.name}.png")))
+            written.append(save_figure_atomically(figure, os.path.join(folder, f"{curve.name}.png")))
     kept = sorted(os.path.join(d, "maps", f) for d in directories if os.path.isdir(os.path.join(d, "maps"))
                   for f in os.listdir(os.path.join(d, "maps")) if f.endswith(".npz"))
     torn = [path for path in kept if not readable_npz(path)]
@@ -163,21 +166,9 @@ def write_figures(rows: list[dict], directories, to: str) -> list[str]:
             label = int(stored["label"])
             image_id = os.path.basename(path)[: -len(".npz")]
             title = f"{image_id}: {label} {data.class_name(label)}{smoke}"
-            written.append(_save(maps_grid(stored["image"], maps, methods, title=title),
+            written.append(save_figure_atomically(maps_grid(stored["image"], maps, methods, title=title),
                                  os.path.join(folder, f"figure3_{image_id}.png")))
     return written
-
-
-def _save(figure, path: str) -> str:
-    """:func:`idgi_tf.viz.save` under a temporary name (same extension), then renamed: never a torn figure."""
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".{os.getpid()}.{name}")
-    try:
-        os.replace(viz.save(figure, temporary), path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
 
 
 def write_report(directories, to: str | None = None) -> list[str]:

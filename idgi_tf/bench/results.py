@@ -26,6 +26,7 @@ import zlib
 
 import numpy as np
 
+from .._atomic import write_atomically
 from .._cli import CommandError
 
 # The settings that change a run's numbers: the shards merged for one model must agree on each.
@@ -105,26 +106,6 @@ def append_rows(handle, rows: list[dict]) -> None:
         handle.write(json.dumps(row) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def write_atomically(path: str, write, binary: bool = False) -> str:
-    """Write ``path`` through ``write(handle)`` under a temporary name in its folder, then rename it.
-
-    A kill leaves the old file or the new one, never a torn one (``os.replace`` is atomic); the
-    temporary name starts with a dot and ends in ``.tmp``, so no reader takes it for a result.
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        with open(temporary, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
 
 
 def readable_npz(path: str) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import data, metrics, models, spectral
+from .._atomic import write_atomically
 from .._cli import CommandError
 from .._cli import load_model as cli_load_model
 from .._progress import LineProgress
@@ -39,7 +40,6 @@ from .results import (
     scan_rows,
     shard_file_name,
     show,
-    write_atomically,
 )
 from .shards import Shard
 

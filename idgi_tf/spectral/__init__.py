@@ -144,9 +144,11 @@ class CutoffSearch:
     Attributes:
       best: the cutoff (in cycles) with the best mean score.
       cutoffs: the cutoffs tried, in cycles.
-      scores: the mean score at each cutoff.
+      scores: the mean score at each cutoff (the mean of ``per_image`` over its finite values).
       unfiltered: the mean score of the maps as given.
       metric: the metric and its direction ("higher" or "lower" is better).
+      per_image: every image's score at every cutoff, (N, cutoffs): the matrix a leave-one-out split
+        picks from (:func:`idgi_tf.spectral.rank.held_out_cutoffs`).
     """
 
     best: float
@@ -155,6 +157,7 @@ class CutoffSearch:
     unfiltered: float
     metric: str
     better: str
+    per_image: np.ndarray
 
 
 METRICS = {"insertion": ("probability", "higher"), "deletion": ("probability", "lower"),
@@ -162,7 +165,7 @@ METRICS = {"insertion": ("probability", "higher"), "deletion": ("probability", "
 
 
 def tune_cutoff(model, images, targets, maps, *, metric: str = "insertion", grid=None, kind: str = "ideal",
-                batch_size=None) -> CutoffSearch:
+                batch_size=None, options=None) -> CutoffSearch:
     """The paper's optimal cutoff: the argmax (argmin for deletion) of a fidelity score over cutoffs.
 
     Args:
@@ -171,9 +174,15 @@ def tune_cutoff(model, images, targets, maps, *, metric: str = "insertion", grid
       metric: ``"insertion"`` (probability AUC), ``"deletion"`` or ``"mufidelity"``.
       grid: cutoffs to try (fractions of the side or cycles; default 12 log-spaced
         from 1 cycle to the Nyquist radius ``min(H, W) / 2``).
+      options: keyword options of the metric (e.g. ``{"step": 0.1}`` for insertion).
 
     Returns:
-      :class:`CutoffSearch` with the best cutoff and the whole score-vs-cutoff curve.
+      :class:`CutoffSearch` with the best cutoff, the whole score-vs-cutoff curve and each image's scores.
+
+    Example:
+      >>> maps = attribute(model, images, labels, "vg")
+      >>> search = tune_cutoff(model, images, labels, maps, grid=[4, 8, 15], options={"step": 0.1})
+      >>> smooth = lowpass(maps, search.best)  # search.per_image[i, c]: image i at cutoff c
     """
     _checks.choice(metric, "metric", METRICS)
     images = _checks.images(images)
@@ -183,16 +192,22 @@ def tune_cutoff(model, images, targets, maps, *, metric: str = "insertion", grid
                else np.array([cutoff_cycles(c, height, width) for c in np.atleast_1d(grid)]))
     key, better = METRICS[metric]
     run = getattr(metrics_lib, metric)
+    options = {} if options is None else dict(options)
 
     def score(candidate):
-        return run(model, images, targets, candidate, batch_size=batch_size).means()[key]
+        return run(model, images, targets, candidate, batch_size=batch_size, **options).scores[key]
 
-    scores = np.array([score(lowpass(maps, c, kind=kind)) for c in cutoffs])
+    per_image = np.stack([score(lowpass(maps, c, kind=kind)) for c in cutoffs], axis=1)
+    finite = np.isfinite(per_image)
+    with np.errstate(invalid="ignore"):
+        scores = np.where(finite.any(axis=0), np.where(finite, per_image, 0).sum(axis=0) / finite.sum(axis=0), np.nan)
     if np.isnan(scores).all():
         raise ValueError(
             f"metric {metric!r} is undefined on every image at every cutoff (e.g. mufidelity on maps or "
             "model outputs that do not vary), so there is no best cutoff; try another metric or other images"
         )
     pick = np.nanargmax if better == "higher" else np.nanargmin
+    unfiltered = score(finite_maps(maps))
     return CutoffSearch(best=float(cutoffs[pick(scores)]), cutoffs=cutoffs, scores=scores,
-                        unfiltered=score(finite_maps(maps)), metric=metric, better=better)
+                        unfiltered=float(np.nanmean(unfiltered)) if np.isfinite(unfiltered).any() else float("nan"),
+                        metric=metric, better=better, per_image=per_image)
