@@ -33,8 +33,9 @@ def main() -> None:
     theirs = np.asarray(GradCAM(model, conv_layer="last_conv").explain(images, tf.one_hot(targets, 3)))[..., 0]
     ours = idgi_tf.attribute(model, images, targets, "gradcam").sum(axis=-1)
     nonzero = int((theirs.reshape(len(images), -1).max(axis=1) > 0).sum())
-    print(f"Grad-CAM vs Xplique GradCAM: max |difference| / max |map| = "
-          f"{np.abs(ours - theirs).max() / np.abs(theirs).max():.2e} over {len(images)} images ({nonzero} non-zero maps)")
+    difference = np.abs(ours - theirs).max() / np.abs(theirs).max()
+    print(f"Grad-CAM vs Xplique GradCAM: max |difference| / max |map| = {difference:.2e} over {len(images)} images "
+          f"({nonzero} non-zero maps)")
 
 
 if __name__ == "__main__":

@@ -190,9 +190,9 @@ class AttributionCallback(keras.callbacks.Callback):
       output: what the model returns, ``"probability"`` (a classifier ending in a softmax, or any model
         whose outputs are explained as they are) or ``"logit"`` (the callback explains
         ``softmax(logits)`` of a class; refused with a callable target or a model with one output unit,
-        whose outputs are explained as they are). elrp and deeplift explain the target's logit either way
-        (see :mod:`idgi_tf.attribution.modified_gradients`); their layers are checked when training
-        starts (``set_model``).
+        whose outputs are explained as they are). elrp, deeplift, gradcam and gradcampp explain the target's
+        logit either way (see :mod:`idgi_tf.attribution.modified_gradients`); their layers are checked when
+        training starts (``set_model``).
       batch_size: model inputs per pass.
       jit_compile: XLA for the attributions and the metrics: ``True``, ``False`` or
         ``"auto"`` (XLA on a GPU only; see :func:`idgi_tf.runtime.resolve_jit`).
@@ -263,6 +263,10 @@ class AttributionCallback(keras.callbacks.Callback):
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
         for method in methods:
             _checks.choice(method, "methods", tuple(m for m, row in METHODS.items() if row.wraps is None))
+            if METHODS[method].own_layer is not None and self.layer is not None:
+                raise ValueError(f"method {method!r} reads a layer of its own (the last one with 4-D feature maps), "
+                                 "while the callback's layer= is where every method attributes: leave layer= out, "
+                                 f"or {method!r} out of methods")
             if METHODS[method].image_only and self.kind != "images":
                 raise ValueError(f"method {method!r} is an image method: it needs one input of images (N, H, W, C) "
                                  f"without layer=, got {_structure(self.inputs)}")
@@ -302,6 +306,8 @@ class AttributionCallback(keras.callbacks.Callback):
         for method in self.methods:
             if method in MODIFIED_GRADIENT_METHODS:  # they need a Keras graph of known layers: check now
                 modified_model(model, method, layer=layer)
+            if METHODS[method].own_layer is not None:  # Grad-CAM's layer
+                METHODS[method].own_layer(model, None)
         if self.kind == "tokens":
             shape = tuple(layer.output.shape)
             self._per_token = len(shape) >= 3 and shape[1] in (None, self.inputs.shape[1])
@@ -367,8 +373,8 @@ class AttributionCallback(keras.callbacks.Callback):
         run = {"batch_size": self.batch_size, "jit_compile": self.jit_compile, "layer": self.layer}
         for method in self.methods:
             rules = tuple(r for r in self.rules if r in METHODS[method].rules) or ("plain",)
-            # elrp and deeplift explain the logit whatever the output, so they run on the model itself.
-            explained = self.model if method in MODIFIED_GRADIENT_METHODS else self._explained
+            # elrp, deeplift and Grad-CAM explain the logit whatever the output, so they run on the model itself.
+            explained = self.model if METHODS[method].explains_logit else self._explained
             integral = method in PATH_INTEGRALS
             start = {"baseline": self.baseline} if METHODS[method].takes_baseline else {}
             maps = attribute(explained, self.inputs, targets, method, rule=rules, steps=self.steps,

@@ -39,18 +39,45 @@ def find_layer(model, layer, argument: str = "layer"):
     layers = list(leaf_layers(model))
     if isinstance(layer, keras.layers.Layer):
         if any(candidate is layer for candidate in layers):
-            return layer
+            return _leaf_to_attribute(layer, argument)
+        if isinstance(layer, keras.Model) and any(inner is layer for inner in _nested_models(model)):
+            raise _nested_refusal(layer, argument)
         raise ValueError(f"{argument}={layer.name!r} is a layer, but not one of this model's")
     if not isinstance(layer, str):
         raise TypeError(f"{argument} must be a layer of the model or its name, got {type(layer).__name__}")
     for candidate in layers:
         if candidate.name == layer:
-            return candidate
+            return _leaf_to_attribute(candidate, argument)
+    for inner in _nested_models(model):
+        if inner.name == layer:
+            raise _nested_refusal(inner, argument)
     names = [candidate.name for candidate in layers]
     close = difflib.get_close_matches(layer, names)
     hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
     raise ValueError(f"{argument}={layer!r} is not a layer of model {model.name!r}{hint}; its layers: "
                      f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+
+
+def _nested_models(model):
+    """Every model nested inside ``model``, depth first."""
+    for layer in getattr(model, "operations", None) or model.layers:
+        if isinstance(layer, keras.Model):
+            yield layer
+            yield from _nested_models(layer)
+
+
+def _nested_refusal(nested, argument: str) -> ValueError:
+    last = list(leaf_layers(nested))[-1].name
+    return ValueError(f"{argument}={nested.name!r} is a model nested in this one, not a layer: pick one of its "
+                      f"layers (by name or object), e.g. its last one, {last!r}")
+
+
+def _leaf_to_attribute(layer, argument: str):
+    """``layer``, refusing an ``InputLayer`` (its output is the inputs themselves)."""
+    if type(layer).__name__ == "InputLayer":
+        raise ValueError(f"{argument}={layer.name!r} is the model's input layer: its output is the inputs "
+                         f"themselves; leave {argument}= out to attribute to them")
+    return layer
 
 
 def run(model, inputs, call_layer):

@@ -181,6 +181,23 @@ def test_elrp_and_deeplift_run_on_either_output_and_idgi_is_complete_at_zero_bia
     assert first["completeness_gap/ig_idgi"] < 1e-6 and last["completeness_gap/ig_idgi"] < 1e-6
 
 
+@pytest.mark.parametrize("output", ["probability", "logit"])
+def test_gradcam_runs_on_either_output_and_checks_its_layer_before_training(output):
+    """Grad-CAM explains the logit whatever the model returns (it runs on the model itself)."""
+    x, _, _ = quadrant_data(4, seed=2)
+    callback = AttributionCallback(x, [0, 1, 2, 3], methods=("gradcam", "gradcampp"), output=output,
+                                   metrics=("insertion", "road"), at_start=True)
+    fit(small_cnn(logits=output == "logit"), [callback], epochs=1, logits=output == "logit")
+    assert {"insertion/gradcam_plain", "road/gradcampp_plain"} <= set(callback.history[-1]["scalars"])
+    with pytest.raises(ValueError, match="method 'gradcam' reads a layer of its own"):
+        AttributionCallback(x, [0, 1, 2, 3], methods=("gradcam",), layer="conv")
+    epochs = []
+    with pytest.raises(TypeError, match="Grad-CAM needs a functional or Sequential Keras model"):
+        fit(small_cnn("subclassed"), [AttributionCallback(x, [0, 1, 2, 3], methods=("gradcam",)),
+                                      keras.callbacks.LambdaCallback(on_epoch_begin=epochs.append)], 1)
+    assert epochs == []
+
+
 def test_modified_gradient_methods_check_the_model_before_training():
     x, y, _ = quadrant_data(4)
     callback = AttributionCallback(x, y, methods=("elrp",))

@@ -118,7 +118,17 @@ def test_clear_errors():
         idgi_tf.attribute(method="ig", references=REFERENCES[0], **call)
     with pytest.raises(ValueError, match="nreferences must be at most the 4 references"):
         idgi_tf.attribute(method="ig", references=REFERENCES, nreferences=5, **call)
-    with pytest.raises(ValueError, match="nreferences applies only with references="):
+    with pytest.raises(ValueError, match="nreferences and references_seed apply only with references="):
         idgi_tf.attribute(method="ig", nreferences=2, **call)
+    with pytest.raises(ValueError, match="nreferences and references_seed apply only with references="):
+        idgi_tf.attribute(method="ig", references_seed=1, **call)
+    with pytest.raises(ValueError, match="got method 'smoothgrad'"):
+        idgi_tf.attribute(method="smoothgrad", inner="ig", references=REFERENCES, **call)
+    nan = REFERENCES.copy()
+    nan[2, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="references contains NaN or Inf"):
+        idgi_tf.attribute(method="ig", references=nan, **call)
+    pixels = idgi_tf.attribute(method="ig", references=REFERENCES.round().astype(np.uint8), **call)
+    np.testing.assert_allclose(pixels, idgi_tf.attribute(method="ig", references=REFERENCES.round(), **call))
     with pytest.raises(TypeError, match="references_seed must be an integer"):
         idgi_tf.attribute(method="ig", references=REFERENCES, nreferences=2, references_seed=0.5, **call)

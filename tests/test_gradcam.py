@@ -92,6 +92,24 @@ def test_the_default_layer_is_the_last_4d_one_and_layer_picks_another():
     np.testing.assert_array_equal(default, idgi_tf.attribute(model, images, [0, 1], "gradcam", layer="last_conv"))
 
 
+def test_a_one_by_one_head_is_not_the_default_and_is_refused_by_name():
+    """A (N, 1, 1, K) head (MobileNet's conv_preds) would give a uniform map: the default skips it."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((12, 12, 3), name="pixels")
+    hidden = keras.layers.Conv2D(4, 3, activation="relu", name="features")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(hidden)
+    head = keras.layers.Conv2D(3, 1, name="head")(pooled)
+    model = keras.Model(inputs, keras.layers.Flatten()(head))
+    assert last_conv_layer(model).name == "features"
+    images = np.random.default_rng(5).uniform(0, 255, (2, 12, 12, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="layer='head' must output .* more than one position"):
+        idgi_tf.attribute(model, images, [0, 1], "gradcam", layer="head")
+    with pytest.raises(ValueError, match="layer='pixels' is the model's input layer"):
+        idgi_tf.attribute(model, images, [0, 1], "gradcam", layer="pixels")
+    with pytest.raises(ValueError, match="layer='pixels' is the model's input layer"):
+        idgi_tf.attribute(model, images, [0, 1], "ig", layer="pixels")
+
+
 def test_batch_size_and_compilation_do_not_change_the_maps():
     _, _, model = _split_model()
     images = np.random.default_rng(3).uniform(0, 255, (5, 13, 10, 3)).astype(np.float32)
@@ -117,8 +135,10 @@ def test_the_explained_scalar_is_the_logit():
 def test_clear_errors():
     _, _, model = _split_model()
     images = np.zeros((1, 13, 10, 3), np.float32)
-    with pytest.raises(ValueError, match="layer='flatten.*must output \\(N, h, w, K\\)"):
+    with pytest.raises(ValueError, match=r"layer='flatten.*must output float \(N, h, w, K\) feature maps"):
         idgi_tf.attribute(model, images, [0], "gradcam", layer=model.layers[1].layers[0].name)
+    with pytest.raises(ValueError, match="is a model nested in this one, not a layer: .* its last one, 'last_conv'"):
+        idgi_tf.attribute(model, images, [0], "gradcam", layer="features")
     with pytest.raises(ValueError, match="did you mean 'last_conv'"):
         idgi_tf.attribute(model, images, [0], "gradcam", layer="last_cnv")
     with pytest.raises(ValueError, match="takes no baseline"):

@@ -43,6 +43,7 @@ def test_the_table_order_is_the_display_order_with_the_agreed_titles():
         "IG", "GIG", "BlurIG", "VG", "Gradient×Input", "SmoothGrad", "ε-LRP", "DeepLIFT", "Grad-CAM", "Grad-CAM++",
         "Occlusion", "RISE"]
     assert {name for name, row in METHODS.items() if row.image_only} == {"blurig", "gradcam", "gradcampp", "rise"}
+    assert {name for name, row in METHODS.items() if row.explains_logit} == {"elrp", "deeplift", "gradcam", "gradcampp"}
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -254,18 +254,22 @@ def baseline_leaves(baseline, leaves: list, structure: InputStructure) -> list:
     return [_checks.like_inputs(baseline, leaf, "baseline") for leaf in leaves]
 
 
-def reference_baselines(references, nreferences, seed, inputs) -> list:
+def reference_baselines(model, references, nreferences, seed, inputs) -> list:
     """Expected IG's baselines: the K references ``(K, ...)`` shared by every input (for several inputs, the
     inputs' structure of such arrays), one baseline each, in their order; ``nreferences`` of them drawn without
     replacement by ``numpy.random.default_rng(seed)`` (kept in their order), else all."""
     leaves, structure = input_leaves(inputs, "inputs")
+    leaves = floats_unless_ids(model, leaves)
     given = _structure_of(references, structure, "references") if structure.kind is not None else [references]
     arrays = [np.asarray(value) for value in given]
-    for index, (array, leaf) in enumerate(zip(arrays, leaves)):
-        name = "references" if structure.kind is None else f"references[{index}]"
+    keys = structure.keys or range(len(arrays))
+    for key, array, leaf in zip(keys, arrays, leaves):
+        name = "references" if structure.kind is None else f"references[{key!r}]"
         if array.ndim != leaf.ndim or array.shape[1:] != leaf.shape[1:] or not len(array):
             raise ValueError(f"{name} must have shape (K, *one example's shape) = (K, "
                              f"{', '.join(map(str, leaf.shape[1:]))}) with K >= 1, got shape {array.shape}")
+        for reference in array:  # each reference is checked as the baseline it becomes, under its own name
+            _checks.like_inputs(reference, leaf[:1], name)
     count = len(arrays[0])
     if any(len(array) != count for array in arrays):
         raise ValueError(f"references: every input needs the same number K of references, got "

@@ -26,9 +26,17 @@ from .. import graph
 from ..runtime import cached
 
 
+def _feature_maps(layer) -> bool:
+    """Whether ``layer`` outputs float feature maps ``(N, h, w, K)`` of more than one position."""
+    output = getattr(layer, "output", None)
+    return (isinstance(output, keras.KerasTensor) and len(output.shape) == 4 and output.dtype.startswith("float")
+            and type(layer).__name__ != "InputLayer" and (output.shape[1] or 2) * (output.shape[2] or 2) > 1)
+
+
 def last_conv_layer(model):
     """The default layer: the last leaf layer of ``model`` (nested models included) whose output is a float
-    ``(N, h, w, K)`` tensor, e.g. EfficientNet-Lite's ``bn1_relu6`` before its global pooling.
+    ``(N, h, w, K)`` tensor with more than one position, e.g. EfficientNet-Lite's ``bn1_relu6`` before its
+    global pooling (a ``(N, 1, 1, K)`` head, as MobileNet's ``conv_preds``, would give a uniform map).
 
     Example:
       >>> last_conv_layer(models.load("EfficientNetLite0")).name
@@ -37,31 +45,41 @@ def last_conv_layer(model):
     if not graph.runnable(model):
         raise TypeError(f"Grad-CAM needs a functional or Sequential Keras model to find its layer, got "
                         f"{type(model).__name__}")
-    found = [layer for layer in graph.leaf_layers(model)
-             if isinstance(getattr(layer, "output", None), keras.KerasTensor) and len(layer.output.shape) == 4
-             and layer.output.dtype.startswith("float")]
+    found = [layer for layer in graph.leaf_layers(model) if _feature_maps(layer)]
     if not found:
-        raise ValueError(f"model {model.name!r} has no layer with a 4-D (N, h, w, K) float output for Grad-CAM; "
-                         "pass layer= (a convolutional layer's name)")
+        raise ValueError(f"model {model.name!r} has no layer with a 4-D (N, h, w, K) float output of more than one "
+                         "position for Grad-CAM; pass layer= (a convolutional layer's name)")
     return found[-1]
 
 
 def checked_conv_layer(model, layer):
     """``layer`` (a name or a layer of ``model``; None: :func:`last_conv_layer`), called once, with a float
-    ``(N, h, w, K)`` output."""
+    ``(N, h, w, K)`` output of more than one position.
+
+    Example:
+      >>> checked_conv_layer(model, "conv_head").name
+      'conv_head'
+    """
     found = last_conv_layer(model) if layer is None else graph.find_layer(model, layer)
     if len(getattr(found, "_inbound_nodes", ())) > 1:
         raise ValueError(f"layer={found.name!r} is called {len(found._inbound_nodes)} times in the model (a shared "
                          "layer); Grad-CAM needs one activation: pick a layer called once")
-    output = getattr(found, "output", None)
-    if not isinstance(output, keras.KerasTensor) or len(output.shape) != 4:
+    if not _feature_maps(found):
+        output = getattr(found, "output", None)
         shape = output.shape if isinstance(output, keras.KerasTensor) else type(output).__name__
-        raise ValueError(f"layer={found.name!r} must output (N, h, w, K) feature maps for Grad-CAM, got {shape}")
+        raise ValueError(f"layer={found.name!r} must output float (N, h, w, K) feature maps of more than one position "
+                         f"for Grad-CAM (not the model's input; a 1 x 1 map gives a uniform picture), got {shape}")
     return found
 
 
 def cam_weights(activations: tf.Tensor, gradients: tf.Tensor, plus_plus: bool) -> tf.Tensor:
-    """The channel weights ``w`` (b, K) of Grad-CAM (the gradient's spatial mean) or Grad-CAM++."""
+    """The channel weights ``w`` (b, K) from the activations ``A`` and the gradient ``g`` (b, h, w, K): Grad-CAM's
+    ``w_k = mean_ij g_ijk`` (Selvaraju et al. 2017, Eq. 1) or Grad-CAM++'s ``w_k = sum_ij a_ijk ReLU(g_ijk)``,
+    ``a_ijk = g_ijk^2 / (2 g_ijk^2 + sum_ab A_abk g_ijk^3)`` (Chattopadhay et al. 2018, Eq. 19).
+
+    Example:
+      >>> cam = tf.nn.relu(tf.einsum("bhwk,bk->bhw", a, cam_weights(a, g, plus_plus=False)))
+    """
     if not plus_plus:
         return tf.reduce_mean(gradients, axis=(1, 2))
     squared = tf.square(gradients)

@@ -48,8 +48,9 @@ OUTPUT_AT_END = "output_at_end"
 
 
 def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
-    """Sum each rule's float32 contribution over the leading (point) axis, masking invalid points; float64."""
-    mask = tf.reshape(valid, [-1] + [1] * (step.grad.shape.rank - 1))
+    """Sum each rule's float32 contribution over the leading (point) axis, masking invalid points (``valid``:
+    (c,) per point, or (c, n) per point and example); float64."""
+    mask = tf.reshape(valid, valid.shape.as_list() + [1] * (step.grad.shape.rank - valid.shape.rank))
     return {
         name: tf.cast(tf.reduce_sum(tf.where(mask, rules_lib.RULES[name](step), 0.0), axis=0), tf.float64)
         for name in rule_names
@@ -140,11 +141,20 @@ def compiled_integrate(model, path, rule_names, points_per_chunk, jit_compile=Fa
 
 def chunk_size(path, images_per_group: int, batch_size: int) -> int:
     """Points per image per model pass: fill ``batch_size``, pad as little as possible."""
-    if path.sequential:
-        return 1
-    chunk = min(max(1, batch_size // images_per_group), path.num_points)
-    num_chunks = -(-path.num_points // chunk)
-    return -(-path.num_points // num_chunks)
+    return 1 if path.sequential else points_per_pass(path.num_points, images_per_group, batch_size)
+
+
+def points_per_pass(num_points: int, images_per_group: int, batch_size: int) -> int:
+    """Of ``num_points`` points per image, how many go through the model at once: at most ``batch_size``
+    model inputs (at least one point), in as few passes as possible, padding the last as little as possible.
+
+    Example:
+      >>> points_per_pass(201, 1, 32)  # 7 passes of 29 points (203 inputs)
+      29
+    """
+    chunk = min(max(1, batch_size // images_per_group), num_points)
+    num_chunks = -(-num_points // chunk)
+    return -(-num_points // num_chunks)
 
 
 def in_groups(run, arrays, group: int, jit: bool):

@@ -47,6 +47,7 @@ from ..runtime import (
 from . import arguments, convergence, paths
 from .convergence import AUTO
 from .gradcam import checked_conv_layer, compiled_gradcam
+from .grid import ADAPTIVE, UNIFORM, checked_grid, compiled_adaptive
 from .integrate import OUTPUT_AT_END, OUTPUT_AT_START, chunk_size, compiled_integrate, integrate_subset, stitched
 from .modified_gradients import EPSILON, compiled_modified_gradient
 from .occlusion import check_window, compiled_occlusion, window_option
@@ -70,6 +71,7 @@ class Plan:
     options: dict
     input_shape: tuple
     layer: object = None
+    grid: str = UNIFORM
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,6 +97,8 @@ class Method:
         can report completeness gaps and refine their steps (``steps="auto"``).
       wraps: for a method around another (SmoothGrad): ``options -> (inner name, the Method that runs,
         the options left for it)``; the row's other fields describe it around its default inner method.
+      explains_logit: the method explains the target's logit whatever the model's output (a final softmax is
+        left out: elrp, deeplift, gradcam, gradcampp).
       own_layer: for a method that reads a layer of its own and maps the inputs (Grad-CAM):
         ``(model, layer) -> the layer`` that ``layer=`` picks (None: the method's default); it reaches
         ``build`` as ``Plan.layer``, and the rows stay the inputs.
@@ -113,6 +117,7 @@ class Method:
     forward_only: bool = False
     path: Callable | None = None
     wraps: Callable[[dict], tuple[str, Method, dict]] | None = None
+    explains_logit: bool = False
     own_layer: Callable | None = None
 
 
@@ -168,6 +173,9 @@ def _path_method(make_path):
 
     def build(plan: Plan):
         path = make_path(plan.steps, **plan.options)
+        if plan.grid == ADAPTIVE:
+            return compiled_adaptive(plan.model, path, plan.rule_names, plan.images_per_group, plan.batch_size,
+                                     plan.jit_compile)
         chunk = chunk_size(path, plan.images_per_group, plan.batch_size)
         return compiled_integrate(plan.model, path, plan.rule_names, chunk, plan.jit_compile)
 
@@ -192,7 +200,7 @@ def _gradcam_row(plus_plus: bool) -> Method:
     title, paper = ("Grad-CAM++", "Chattopadhay et al. 2018") if plus_plus else ("Grad-CAM", "Selvaraju et al. 2017")
     return Method(
         title=title, image_only=True, build=_gradcam_method(plus_plus), options={}, check_options=_no_options,
-        takes_baseline=False, rules=PLAIN_ONLY, single_pass=True, own_layer=checked_conv_layer,
+        takes_baseline=False, rules=PLAIN_ONLY, single_pass=True, own_layer=checked_conv_layer, explains_logit=True,
         summary=f"{title}, a conv layer's activations weighted by the logit's gradient ({paper}; layer=, default "
                 "the last 4-D layer), upsampled; 1 pass",
     )
@@ -298,12 +306,12 @@ METHODS: Mapping[str, Method] = MappingProxyType({
     "smoothgrad": _smoothgrad_row(_VG),
     "elrp": Method(
         title="ε-LRP", image_only=False, build=_modified_gradient_method("elrp"), options={"epsilon": EPSILON},
-        check_options=_epsilon_options, takes_baseline=False, rules=PLAIN_ONLY, single_pass=True,
+        check_options=_epsilon_options, takes_baseline=False, rules=PLAIN_ONLY, single_pass=True, explains_logit=True,
         summary="epsilon-LRP, x * modified grad of the logit (Bach et al. 2015; Ancona et al. 2018); 1 pass",
     ),
     "deeplift": Method(
         title="DeepLIFT", image_only=False, build=_modified_gradient_method("deeplift"), options={},
-        check_options=_no_options, takes_baseline=True, rules=PLAIN_ONLY, single_pass=True,
+        check_options=_no_options, takes_baseline=True, rules=PLAIN_ONLY, single_pass=True, explains_logit=True,
         summary="DeepLIFT-Rescale, (x - x') * modified grad of the logit (Shrikumar et al. 2017); 1 doubled pass",
     ),
     "gradcam": _gradcam_row(plus_plus=False),
@@ -392,6 +400,7 @@ def attribute(
     *,
     rule="plain",
     steps: int | None = None,
+    grid: str = UNIFORM,
     baseline=None,
     layer=None,
     batch_size: int | None = None,
@@ -402,7 +411,7 @@ def attribute(
     max_steps=None,
     references=None,
     nreferences: int | None = None,
-    references_seed: int = 0,
+    references_seed: int | None = None,
     **method_options,
 ):
     """Attribute the scalar ``f(x)`` that ``model`` computes from ``inputs`` to the features of ``inputs``
@@ -434,6 +443,10 @@ def attribute(
         names the images that did not get there). IG and Blur IG reuse every
         earlier point, so the plain maps cost the final grid's passes; IDGI maps
         take one more pass over it (see :mod:`idgi_tf.attribution.convergence`).
+      grid: where the Riemann points lie on the path: ``"uniform"`` (the default, the paper's) or
+        ``"adaptive"`` (ig, blurig; an int ``steps``): a pilot pass over ``steps // 4`` uniform segments
+        measures ``f``, and the other points go where ``f`` changes, per image; still ``steps + 1`` model
+        inputs per image (see :mod:`idgi_tf.attribution.grid`).
       baseline: start of the path for ig/gig, the reference of deeplift, the fill
         of occlusion: a scalar, one example's shape or the inputs' shape (for several inputs, a scalar or
         their structure of such values); default zeros (black, or token id 0). Blur IG starts at the
@@ -466,7 +479,7 @@ def attribute(
         the references of the maps with each as the baseline (K times the passes), and IDGI maps sum to
         ``f(x) - mean_k f(r_k)`` (docs/attribution.md#expected-ig-references).
       nreferences, references_seed: use ``nreferences`` of the K references, drawn without replacement with
-        ``numpy.random.default_rng(references_seed)``.
+        ``numpy.random.default_rng(references_seed)`` (default seed 0).
       **method_options: each method's options with their defaults
         (``METHODS[name].options``):
         {method_options}
@@ -511,25 +524,28 @@ def attribute(
     batch_size = batch_size_or_default(batch_size)
     jit = resolve_jit(jit_compile)
     options = _method_options(method_name, spec, options, keywords)
+    grid = checked_grid(grid, method if isinstance(method, str) else method_name, spec.path, options, steps)
 
     _checks.warn_if_unit_range(inputs, model, "attribute")
     own_layer = spec.own_layer(model, layer) if spec.own_layer is not None else None
     if references is not None and (baseline is not None or spec.path is None or not spec.takes_baseline):
         raise ValueError(f"references= (expected IG) takes the place of baseline= for a path from a baseline ("
                          f"{', '.join(n for n in PATH_INTEGRALS if METHODS[n].takes_baseline)}); got method "
-                         f"{method_name!r}{' and baseline=' if baseline is not None else ''}")
-    if references is None and nreferences is not None:
-        raise ValueError("nreferences applies only with references= (expected IG)")
-    starts = ([baseline] if references is None
-              else arguments.reference_baselines(references, nreferences, references_seed, inputs))
+                         f"{method if isinstance(method, str) else method_name!r}"
+                         f"{' and baseline=' if baseline is not None else ''}")
+    if references is None and (nreferences is not None or references_seed is not None):
+        raise ValueError("nreferences and references_seed apply only with references= (expected IG)")
+    starts = ([baseline] if references is None else arguments.reference_baselines(
+        model, references, nreferences, 0 if references_seed is None else references_seed, inputs))
     totals, per_start, on_done = None, [], None
     for start in starts:
         prepared = arguments.prepare(model, inputs, targets, start, layer if own_layer is None else None,
                                      method_name=method_name, method=spec, batch_size=batch_size, jit_compile=jit)
         if verbose and on_done is None:
-            on_done = progress_bar(len(prepared.rows) * len(starts), unit_name="example").add
+            on_done = progress_bar(len(prepared.rows) * len(starts),
+                                   unit_name="example" if len(starts) == 1 else "example x reference").add
         maps, gaps = _integrated(spec, prepared, rule_names, options, steps, tol, max_steps, batch_size, jit,
-                                 own_layer, gap=return_gap, on_done=on_done)
+                                 own_layer, gap=return_gap, on_done=on_done, grid=grid)
         for name, value in maps.items():
             _warn_if_not_finite(value, method if isinstance(method, str) else method_name, name)
         per_start.append(gaps)
@@ -547,7 +563,7 @@ def attribute(
 
 
 def _integrated(spec, prepared, rule_names, options, steps, tol, max_steps, batch_size, jit, own_layer, *, gap,
-                on_done):
+                on_done, grid):
     """``({rule: maps over the rows}, {rule: CompletenessGap} or None)`` of one method on prepared arguments."""
     explained, rows, baseline, context = prepared.explained, prepared.rows, prepared.baseline, prepared.context
     if steps == AUTO:
@@ -557,7 +573,7 @@ def _integrated(spec, prepared, rule_names, options, steps, tol, max_steps, batc
     replicas = replica_count()
     group = min(len(rows), batch_size * replicas)
     run = spec.build(Plan(explained, rule_names, steps, batch_size, -(-group // replicas), jit, options,
-                          rows.shape[1:], own_layer))
+                          rows.shape[1:], own_layer, grid))
     indices = [np.arange(len(rows), dtype=np.int32)] if spec.takes_image_index else []
     outputs, sums = stitched(run, [rows, baseline, context, *indices], group, jit, on_done)
     if prepared.baseline_context is not None and spec.path is not None and spec.takes_baseline:

@@ -54,6 +54,23 @@ class Path(Protocol):
         """``(next state, step vectors (c, n, ...) float32)`` once the chunk's gradients are known."""
 
 
+@runtime_checkable
+class Parametric(Protocol):
+    """A path of fixed points ``x(alpha)``, ``alpha`` in [0, 1] (``x(0)`` the start, ``x(1)`` the input), that
+    can be evaluated at any ``alpha`` per example: what ``grid="adaptive"`` needs (:mod:`idgi_tf.attribution.grid`).
+
+    ``alpha`` arguments are (c, n) float64: one value per point and example. The step vector of a point is
+    the one :class:`Path` gives it on a grid where its neighbours are at ``alpha_prev`` and ``alpha_next``
+    (``alpha_prev = alpha`` at the start, ``alpha_next = alpha`` at the input).
+    """
+
+    def points_at(self, alpha: tf.Tensor, x: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
+        """The model's inputs ``x(alpha)``: (c, n, ...) float32."""
+
+    def steps_at(self, alpha, alpha_prev, alpha_next, x, baseline) -> tf.Tensor:
+        """The plain rule's step vectors at ``alpha`` between those neighbours: (c, n, ...) float32."""
+
+
 def start(path: Path, images, baseline) -> tf.Tensor:
     """Where ``path`` starts for each example, (n, ...) float32: its point ``j = 0``, the point the
     integrator evaluates ``f(start)`` at, so :func:`idgi_tf.path_start` cannot disagree with it."""
@@ -68,6 +85,11 @@ def _clip_index(j: tf.Tensor, last: int) -> tf.Tensor:
 def _column(values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     """(c,) -> (c, 1, ..., 1), to broadcast against points (c, *x.shape)."""
     return tf.reshape(values, [-1] + [1] * x.shape.rank)
+
+
+def _per_example(values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """(c, n) -> (c, n, 1, ..., 1), to broadcast against points (c, *x.shape)."""
+    return tf.reshape(values, [-1, x.shape[0]] + [1] * (x.shape.rank - 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +145,16 @@ class Straight:
         segment = tf.cast((tf.cast(x, tf.float64) - tf.cast(baseline, tf.float64)) / self.steps, tf.float32)
         return state, segment[None] * _column(tf.cast(j < self.steps, tf.float32), x)
 
+    def points_at(self, alpha, x, baseline):
+        """``x' + alpha (x - x')`` per point and example, in float64: (c, n, ...) float32."""
+        x, baseline = tf.cast(x, tf.float64), tf.cast(baseline, tf.float64)
+        return tf.cast(baseline[None] + _per_example(alpha, x) * (x - baseline)[None], tf.float32)
+
+    def steps_at(self, alpha, alpha_prev, alpha_next, x, baseline):
+        """``s = (alpha_next - alpha) (x - x')``: the segment to the next point."""
+        x, baseline = tf.cast(x, tf.float64), tf.cast(baseline, tf.float64)
+        return tf.cast(_per_example(alpha_next - alpha, x) * (x - baseline)[None], tf.float32)
+
 
 # --------------------------------------------------------------------------- blur
 
@@ -171,6 +203,12 @@ def _separable(rows: tf.Tensor, cols: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     """``rows[c] @ image @ cols[c].T`` for every matrix pair ``c`` and every image and channel of
     ``x (n, H, W, C)``: ``(c, n, H, W, C)``, in the dtype of the operands."""
     return tf.einsum("cwj,cnhjk->cnhwk", cols, tf.einsum("chi,nijk->cnhjk", rows, x))
+
+
+def _separable_each(rows: tf.Tensor, cols: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """``rows[c, i] @ x[i] @ cols[c, i].T`` per channel: :func:`_separable` with matrices per point ``c`` and
+    example ``i`` (``rows (c, n, H, H)``, ``cols (c, n, W, W)``): ``(c, n, H, W, C)``."""
+    return tf.einsum("cnwj,cnhjk->cnhwk", cols, tf.einsum("cnhi,nijk->cnhjk", rows, tf.cast(x, rows.dtype)))
 
 
 def blur_stack(x: tf.Tensor, sigmas: tf.Tensor, max_sigma: float) -> tf.Tensor:
@@ -262,6 +300,34 @@ class Blur:
         steps = (_separable(as32(scale * (rows_h - rows)), as32(cols_h), x)
                  + _separable(as32(rows), as32(scale * (cols_h - cols)), x))
         return state, steps
+
+    def _sigma_at(self, alpha):
+        """``sigma(alpha)``: ``(1 - alpha) max_sigma`` (its square root with ``sqrt=True``); ``sigma(j / M)`` is
+        the sigma of point ``j`` on the grid of ``M`` steps."""
+        linear = (1.0 - alpha) * self.max_sigma
+        return tf.sqrt(linear) if self.sqrt else linear
+
+    def _matrices_at(self, sigmas, height, width):
+        """Row and column blur matrices ``(c, n, H, H)``, ``(c, n, W, W)`` float64 at ``sigmas (c, n)``."""
+        rows, cols = _blur_matrix_pair(tf.reshape(sigmas, [-1]), height, width, self._window())
+        return (tf.reshape(rows, [*sigmas.shape, height, height]), tf.reshape(cols, [*sigmas.shape, width, width]))
+
+    def points_at(self, alpha, x, baseline):
+        """``G(x, sigma(alpha))`` per point and example: (c, n, H, W, C) float32."""
+        rows, cols = self._matrices_at(self._sigma_at(alpha), x.shape[1], x.shape[2])
+        return tf.cast(_separable_each(rows, cols, tf.cast(x, tf.float64)), tf.float32)
+
+    def steps_at(self, alpha, alpha_prev, alpha_next, x, baseline):
+        """``-(G(x, sigma + h) - G(x, sigma)) / h * (sigma(alpha_prev) - sigma)``: :meth:`advance` at ``alpha``,
+        the width that of the more blurred segment before the point (zero at the start)."""
+        sigma = self._sigma_at(alpha)
+        scale = -(self._sigma_at(alpha_prev) - sigma) / self.grad_step
+        rows, cols = self._matrices_at(sigma, x.shape[1], x.shape[2])
+        rows_h, cols_h = self._matrices_at(sigma + self.grad_step, x.shape[1], x.shape[2])
+        scale = scale[:, :, None, None]
+        as32 = lambda m: tf.cast(m, tf.float32)  # noqa: E731
+        return (_separable_each(as32(scale * (rows_h - rows)), as32(cols_h), x)
+                + _separable_each(as32(rows), as32(scale * (cols_h - cols)), x))
 
 
 # --------------------------------------------------------------------------- refinement

@@ -184,8 +184,8 @@ def road(model, images, targets, maps, *, percentages=PERCENTAGES, noise=NOISE, 
     ``gap = lerf - morf`` (higher is better).
 
     Args:
-      model, targets: as in :func:`idgi_tf.attribute`; ``f`` is the target's output (a probability for
-        a softmax model, as in the paper).
+      model: a classifier; ``f`` is the target's output (a probability for a softmax model, as in the paper).
+      targets: an int class index per image (N,) or one int for all.
       images: (N, H, W, C) pixels in [0, 255], any C (1 for grey), any H and W.
       maps: (N, H, W, C) (reduced over channels with ``how``) or (N, H, W).
       percentages: the removed fractions, increasing, each in (0, 1) (default 0.1, 0.2, ..., 0.9).
