@@ -496,3 +496,38 @@ def json_safe(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def summary_markdown(tables: dict) -> str:
+    """The rankings of several models in one markdown table: per score and model, the first method before and
+    after FORGrad, how many of the top three are white-box before and after, and how many white-box methods
+    score better after FORGrad than before.
+
+    Args:
+      tables: ``{model: rows of its ranking.csv}`` (``csv.DictReader`` rows, as :func:`run` writes them).
+
+    Example:
+      >>> summary_markdown({"EfficientNetLite0": list(csv.DictReader(open("ranking.csv")))})
+    """
+    models = list(tables)
+    scores = [key[: -len("_rank_before")] for key in next(iter(tables.values()))[0] if key.endswith("_rank_before")]
+    directions = {score_name(metric, key): higher_is_better(metric, key)
+                  for metric, row in RANK_METRICS.items() for key in row.scores}
+    lines = ["| score | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    for score in scores:
+        cells = []
+        for model in models:
+            stages = {}
+            for stage in ("before", "after"):
+                ranked = sorted((int(row[f"{score}_rank_{stage}"]), row["title"], row["white_box"] == "True")
+                                for row in tables[model] if row[f"{score}_rank_{stage}"])
+                stages[stage] = (ranked[0][1], sum(white for _, _, white in ranked[:3]))
+            (first_before, white_before), (first_after, white_after) = stages["before"], stages["after"]
+            means = {(row["method"], row["filtered"] == "True"): float(row[f"{score}_mean"]) for row in tables[model]}
+            sign = 1.0 if directions[score] else -1.0
+            white = [row["method"] for row in tables[model] if row["white_box"] == "True" and row["filtered"] == "True"]
+            better = sum(sign * (means[(key, True)] - means[(key, False)]) > 0 for key in white)
+            cells.append(f"{first_before} → {first_after} ({white_before} → {white_after}); "
+                         f"{better} of {len(white)} better")
+        lines.append(f"| {score} {arrow(directions[score])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
