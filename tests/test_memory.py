@@ -108,11 +108,13 @@ PROBED = ["ig", "blurig", "gig", "occlusion", "rise", "smoothgrad",
 
 @pytest.mark.parametrize("method", PROBED)
 def test_peak_memory_does_not_grow_with_the_number_of_chunks(allocator, method):
-    """30 chunks of 8 inputs peak where 6 do (measured 0.88-1.17x, on a loaded 2-core machine too). That
-    the loops run one chunk at a time is checked structurally above; with TensorFlow's default of 10
-    (``allocator_probe.py 10``) the peaks became erratic, 0.68-4.5x from run to run."""
+    """30 chunks of 8 inputs peak where 6 do (measured 0.88-1.17x, on a loaded 2-core machine too; IG's
+    few-chunk peak is 9.2 MB in most processes and 7.3 MB in some, from the allocator's history, which made
+    1.27-1.31x in 2 of 4 probe runs on 2026-12-06, hence the 1.4 bound). That the loops run one chunk at a
+    time is checked structurally above; with TensorFlow's default of 10 (``allocator_probe.py 10``) the
+    peaks became erratic, 0.68-4.5x from run to run, and all 30 chunks at once would be about 5x."""
     row = allocator[method]
-    assert row["peak_many"] <= 1.25 * row["peak_few"], row
+    assert row["peak_many"] <= 1.4 * row["peak_few"], row
 
 
 @pytest.mark.parametrize("method", PROBED)
