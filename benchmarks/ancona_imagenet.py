@@ -27,7 +27,7 @@ import os
 import time
 
 import numpy as np
-from ancona_text import run_methods, write_json  # benchmarks/ancona_text.py: the same loop and writer
+from ancona_text import gradient_calls, run_methods, write_json  # benchmarks/ancona_text.py: calls, loop, writer
 from matplotlib.figure import Figure
 
 import idgi_tf
@@ -42,17 +42,10 @@ def method_names(patch: int) -> tuple:
 
 def pixel_maps(model, images, labels, steps: int, epsilon: float, patch: int) -> tuple[dict, dict, dict]:
     """Channel-summed maps (N, H, W) of every method, seconds per method, and {method: reason} for skipped ones."""
-    black = np.zeros_like(images)
-    options = {"batch_size": 16}
     calls = {
-        "Gradient*Input": lambda: idgi_tf.attribute(model, images, labels, "gxi", **options),
-        "epsilon-LRP": lambda: idgi_tf.attribute(model, images, labels, "elrp", epsilon=epsilon, **options),
-        "DeepLIFT (Rescale)": lambda: idgi_tf.attribute(model, images, labels, "deeplift", baseline=black,
-                                                        **options),
-        "IG": lambda: idgi_tf.attribute(model, images, labels, "ig", rule=("plain", "idgi"), steps=steps,
-                                        baseline=black, **options),
+        **gradient_calls(model, images, labels, steps, epsilon, np.zeros_like(images), batch_size=16),
         f"Occlusion-{patch}": lambda: idgi_tf.attribute(model, images, labels, "occlusion", patch=patch,
-                                                        baseline=0.0, **options),
+                                                        baseline=0.0, batch_size=16),
     }
     return run_methods(calls, lambda result: result.sum(-1))
 

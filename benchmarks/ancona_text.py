@@ -74,17 +74,25 @@ def predict(model: keras.Model, ids: np.ndarray) -> np.ndarray:
     return np.argmax(model.predict(ids, verbose=0, batch_size=256), axis=1)
 
 
+def gradient_calls(model, inputs, labels, steps: int, epsilon: float, baseline, **options) -> dict:
+    """The gradient methods of Ancona et al.'s comparison as ``{name: call}`` (for :func:`run_methods`):
+    Gradient*Input, epsilon-LRP, DeepLIFT and IG (plain and IDGI from one call) from ``baseline``, each
+    with ``options`` (``batch_size``, ``layer``)."""
+    return {
+        "Gradient*Input": lambda: idgi_tf.attribute(model, inputs, labels, "gxi", **options),
+        "epsilon-LRP": lambda: idgi_tf.attribute(model, inputs, labels, "elrp", epsilon=epsilon, **options),
+        "DeepLIFT (Rescale)": lambda: idgi_tf.attribute(model, inputs, labels, "deeplift", baseline=baseline,
+                                                        **options),
+        "IG": lambda: idgi_tf.attribute(model, inputs, labels, "ig", rule=("plain", "idgi"), steps=steps,
+                                        baseline=baseline, **options),
+    }
+
+
 def token_maps(model, ids, labels, steps: int, epsilon: float) -> tuple[dict, dict, dict]:
     """Per-token maps (N, T) of every method, seconds per method, and {method: reason} for skipped ones."""
-    pad = np.full_like(ids, text.PAD_ID)
-    at_embedding = {"layer": "embedding", "batch_size": 256}
     calls = {
-        "Gradient*Input": lambda: idgi_tf.attribute(model, ids, labels, "gxi", **at_embedding),
-        "epsilon-LRP": lambda: idgi_tf.attribute(model, ids, labels, "elrp", epsilon=epsilon, **at_embedding),
-        "DeepLIFT (Rescale)": lambda: idgi_tf.attribute(model, ids, labels, "deeplift", baseline=pad,
-                                                        **at_embedding),
-        "IG": lambda: idgi_tf.attribute(model, ids, labels, "ig", rule=("plain", "idgi"), steps=steps,
-                                        baseline=pad, **at_embedding),
+        **gradient_calls(model, ids, labels, steps, epsilon, np.full_like(ids, text.PAD_ID), layer="embedding",
+                         batch_size=256),
         "Occlusion-1": lambda: idgi_tf.attribute(model, ids, labels, "occlusion", patch=1, baseline=text.PAD_ID,
                                                  batch_size=256),
     }
