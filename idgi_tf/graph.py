@@ -58,6 +58,16 @@ def find_layer(model, layer, argument: str = "layer"):
                      f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
 
 
+def called_once(layer, argument: str = "layer"):
+    """``layer``, refusing a layer called more than once in the model (a shared layer): its output is not one
+    activation to read or replace."""
+    calls = len(getattr(layer, "_inbound_nodes", ()))
+    if calls > 1:
+        raise ValueError(f"{argument}={layer.name!r} is called {calls} times in the model (a shared layer); its "
+                         "output is not one activation: pick a layer called once")
+    return layer
+
+
 def _nested_models(model):
     """Every model nested inside ``model``, depth first."""
     for layer in getattr(model, "operations", None) or model.layers:

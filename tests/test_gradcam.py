@@ -110,6 +110,19 @@ def test_a_one_by_one_head_is_not_the_default_and_is_refused_by_name():
         idgi_tf.attribute(model, images, [0, 1], "ig", layer="pixels")
 
 
+def test_a_shared_layer_is_refused_by_both_layer_readers():
+    """A layer called twice has no one activation: Grad-CAM and layer attribution refuse it alike."""
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((10, 10, 3))
+    shared = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="shared")
+    hidden = keras.layers.Conv2D(4, 3, name="after")(shared(shared(inputs)))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(hidden)))
+    images = np.random.default_rng(6).uniform(0, 255, (1, 10, 10, 3)).astype(np.float32)
+    for method in ("gradcam", "ig"):
+        with pytest.raises(ValueError, match="layer='shared' is called 2 times in the model \\(a shared layer\\)"):
+            idgi_tf.attribute(model, images, [0], method, layer="shared", steps=2)
+
+
 def test_batch_size_and_compilation_do_not_change_the_maps():
     _, _, model = _split_model()
     images = np.random.default_rng(3).uniform(0, 255, (5, 13, 10, 3)).astype(np.float32)

@@ -178,10 +178,7 @@ def _activations(explained: Explained, leaves: list, batch_size: int, jit: bool)
 
 def _checked_layer(model, layer):
     """The leaf layer ``layer`` names, called once in the model and giving one float tensor."""
-    found = graph.find_layer(model, layer)
-    if len(getattr(found, "_inbound_nodes", ())) > 1:
-        raise ValueError(f"layer={found.name!r} is called {len(found._inbound_nodes)} times in the model (a shared "
-                         "layer); its output is not one activation: pick a layer called once")
+    found = graph.called_once(graph.find_layer(model, layer))
     output = found.output
     if not isinstance(output, keras.KerasTensor):
         raise TypeError(f"layer={found.name!r} must output one tensor to attribute to, got {structure_text(output)}")

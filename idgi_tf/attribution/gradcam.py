@@ -60,10 +60,7 @@ def checked_conv_layer(model, layer):
       >>> checked_conv_layer(model, "conv_head").name
       'conv_head'
     """
-    found = last_conv_layer(model) if layer is None else graph.find_layer(model, layer)
-    if len(getattr(found, "_inbound_nodes", ())) > 1:
-        raise ValueError(f"layer={found.name!r} is called {len(found._inbound_nodes)} times in the model (a shared "
-                         "layer); Grad-CAM needs one activation: pick a layer called once")
+    found = graph.called_once(last_conv_layer(model) if layer is None else graph.find_layer(model, layer))
     if not _feature_maps(found):
         output = getattr(found, "output", None)
         shape = output.shape if isinstance(output, keras.KerasTensor) else type(output).__name__
