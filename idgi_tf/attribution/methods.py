@@ -512,27 +512,27 @@ def attribute(
       >>> gaps.steps, gaps.relative  # the steps each image needed, its gap (<= 0.01)
     """
     method_name, spec, options, keywords = _resolved(method, method_options)
-    rule_names = _rule_names(rule, method if isinstance(method, str) else method_name, spec)
+    shown = method if isinstance(method, str) else method_name  # the method as the caller named it
+    rule_names = _rule_names(rule, shown, spec)
     steps, tol, max_steps = convergence.checked_steps(steps, tol, max_steps)
     if (steps == AUTO or return_gap) and (spec.path is None or "idgi" not in spec.rules):
         feature = "steps='auto'" if steps == AUTO else "return_gap=True"
         raise ValueError(f"{feature} needs an integral over a path ({', '.join(PATH_INTEGRALS)}), got method "
-                         f"{method if isinstance(method, str) else method_name!r}")
+                         f"{shown!r}")
     if not isinstance(return_gap, (bool, np.bool_)):
         raise TypeError(f"return_gap must be True or False, got {return_gap!r}")
     steps = DEFAULT_STEPS if steps is None else steps if steps == AUTO else _checks.positive_int(steps, "steps")
     batch_size = batch_size_or_default(batch_size)
     jit = resolve_jit(jit_compile)
     options = _method_options(method_name, spec, options, keywords)
-    grid = checked_grid(grid, method if isinstance(method, str) else method_name, spec.path, options, steps)
+    grid = checked_grid(grid, shown, spec.path, options, steps)
 
     _checks.warn_if_unit_range(inputs, model, "attribute")
     own_layer = spec.own_layer(model, layer) if spec.own_layer is not None else None
     if references is not None and (baseline is not None or spec.path is None or not spec.takes_baseline):
         raise ValueError(f"references= (expected IG) takes the place of baseline= for a path from a baseline ("
                          f"{', '.join(n for n in PATH_INTEGRALS if METHODS[n].takes_baseline)}); got method "
-                         f"{method if isinstance(method, str) else method_name!r}"
-                         f"{' and baseline=' if baseline is not None else ''}")
+                         f"{shown!r}{' and baseline=' if baseline is not None else ''}")
     if references is None and (nreferences is not None or references_seed is not None):
         raise ValueError("nreferences and references_seed apply only with references= (expected IG)")
     starts = ([baseline] if references is None else arguments.reference_baselines(
@@ -547,14 +547,16 @@ def attribute(
         maps, gaps = _integrated(spec, prepared, rule_names, options, steps, tol, max_steps, batch_size, jit,
                                  own_layer, gap=return_gap, on_done=on_done, grid=grid)
         for name, value in maps.items():
-            _warn_if_not_finite(value, method if isinstance(method, str) else method_name, name)
+            _warn_if_not_finite(value, shown, name)
         per_start.append(gaps)
-        if totals is None:
-            totals = {name: value.astype(np.float64) for name, value in maps.items()}
+        if totals is None:  # one start (a baseline) keeps its float32 maps; references sum in float64
+            totals = maps if len(starts) == 1 else {name: value.astype(np.float64) for name, value in maps.items()}
         else:
             for name, value in maps.items():
                 totals[name] += value
-    maps = {name: prepared.maps((total / len(starts)).astype(np.float32)) for name, total in totals.items()}
+    if len(starts) > 1:
+        totals = {name: (total / len(starts)).astype(np.float32) for name, total in totals.items()}
+    maps = {name: prepared.maps(total) for name, total in totals.items()}
     gaps = _mean_gaps(per_start) if return_gap else None
     result = maps if not isinstance(rule, str) else maps[rule_names[0]]
     if not return_gap:
