@@ -131,8 +131,9 @@ def test_no_image_sized_tensor_outlives_a_call(allocator, method):
 SEQUENCE_PROBED = [name for name in PROBED if "-" in name]
 # Row batches (batch_size rows of what is attributed, float32) that a method holds on top of one model
 # pass, at most. Measured (allocator_probe.py, 960 positions, batch_size=8, 4 runs): ig 7-11, smoothgrad 9-14,
-# gig 24-28; with TensorFlow's 10 chunks in flight (allocator_probe.py 10) 37-82.
-HELD_ROW_BATCHES = {"ig": 16, "smoothgrad": 24, "gig": 40}
+# gig 20-42 (24-28 before its move and the chunks' arithmetic were compiled with XLA, issue 33: XLA's own
+# buffers); with TensorFlow's 10 chunks in flight (allocator_probe.py 10) 35-82, gig 72-100.
+HELD_ROW_BATCHES = {"ig": 16, "smoothgrad": 24, "gig": 50}
 
 
 @pytest.mark.parametrize("case", SEQUENCE_PROBED)

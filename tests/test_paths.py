@@ -81,3 +81,36 @@ def test_every_path_satisfies_the_path_protocol():
         assert isinstance(path, paths.Path), type(path).__name__
         assert isinstance(path.num_points, int) and isinstance(path.nested, bool)
     assert not isinstance(object(), paths.Path)
+
+
+# ------------------------------------------------------------------ Guided IG's selection (issue 33)
+
+SPECIAL = np.array([0.0, 1e-45, 1e-38, 1e-30, 0.5, 1.0, 1.5, 3e38, np.inf], np.float32)
+
+
+@pytest.mark.parametrize("compiled", ["eager", "graph", "xla"])
+def test_lower_quantile_is_numpys_lower_quantile_exactly(compiled):
+    """The radix selection that replaced ``top_k`` finds PAIR's threshold (``np.quantile(method='lower')``, the
+    ``index``-th smallest: ``np.partition``) bit for bit: ties, zeros, subnormals, the largest floats and inf
+    (features at their bound), rows that differ, and ranks past the finite values."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        rows, size = int(rng.integers(1, 4)), int(rng.integers(1, 80))
+        values = np.where(rng.random((rows, size)) < 0.5, rng.choice(SPECIAL, (rows, size)),
+                          rng.random((rows, size)).astype(np.float32) * 10.0 ** rng.integers(-40, 39, (rows, 1)))
+        values = values.astype(np.float32)
+        index = int(rng.integers(0, size))
+        select = {"eager": paths._lower_quantile,
+                  "graph": tf.function(paths._lower_quantile),
+                  "xla": tf.function(paths._lower_quantile, jit_compile=True)}[compiled]
+        found = np.asarray(select(tf.constant(values), index))
+        np.testing.assert_array_equal(found[:, 0], np.partition(values, index, axis=1)[:, index])
+
+
+def test_lower_quantile_at_guided_igs_size():
+    """One 224 px image's |g| and a quarter of its features: the rank Guided IG asks for."""
+    values = np.abs(np.random.default_rng(1).standard_normal((2, 224 * 224 * 3))).astype(np.float32)
+    values[1, ::3] = np.inf
+    index = paths._quantile_index(values.shape[1], 0.25)
+    np.testing.assert_array_equal(np.asarray(paths._lower_quantile(tf.constant(values), index))[:, 0],
+                                  np.partition(values, index, axis=1)[:, index])

@@ -377,10 +377,39 @@ def _quantile_index(size: int, fraction: float) -> int:
 
 
 def _lower_quantile(values: tf.Tensor, index: int) -> tf.Tensor:
-    """Per row of ``values (n, size)``, its ``index``-th smallest element (n, 1): the largest of the
-    ``index + 1`` smallest, found by one partial selection instead of a full sort."""
-    smallest = -tf.math.top_k(-values, k=index + 1, sorted=False).values
-    return tf.reduce_max(smallest, axis=1, keepdims=True)
+    """Per row of ``values (n, size)`` (float32, >= 0, inf allowed), its ``index``-th smallest element (n, 1).
+
+    A radix selection, exact: the bit patterns of non-negative floats sort as the floats do, so a count of
+    the patterns' top 10 bits finds the bin of the ``index``-th smallest, a count of the next 11 bits inside
+    that bin narrows it, and one of the last 10 bits finds the element. Three linear passes per row with
+    tables of at most 2048 counts, instead of a partial sort (``top_k`` with ``k = size / 4`` took 3x the
+    time on one 224 px image and 3-4x on 8), and it compiles with XLA.
+    """
+    bits = tf.bitcast(values, tf.int32)
+    found, rank = tf.zeros([values.shape[0]], tf.int32), tf.constant(index)
+    for shift, width in RADIX_FIELDS:
+        field = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, shift), (1 << width) - 1)
+        inside = tf.equal(tf.bitwise.right_shift(bits, shift + width), found[:, None])
+        bin_, before = _bin_of_rank(_row_counts(tf.where(inside, field, 1 << width), 1 << width), rank)
+        found, rank = tf.bitwise.bitwise_or(tf.bitwise.left_shift(found, width), bin_), rank - before
+    return tf.bitcast(found, tf.float32)[:, None]
+
+
+RADIX_FIELDS = ((21, 10), (10, 11), (0, 10))  # (shift, width) of the bit fields, top first: 31 bits
+
+
+def _row_counts(bins: tf.Tensor, size: int) -> tf.Tensor:
+    """How often each of ``0..size-1`` occurs in each row of the int32 ``bins (n, m)``: (n, size); values at or
+    past ``size`` are not counted. The raw op takes ``size`` as the constant XLA needs."""
+    return tf.raw_ops.DenseBincount(input=bins, size=tf.constant(size), weights=tf.zeros([0], tf.int32))
+
+
+def _bin_of_rank(counts: tf.Tensor, rank: tf.Tensor):
+    """Per row of ``counts (n, bins)``: the bin holding the element of 0-based ``rank`` (a scalar or (n,)) in
+    sorted order, and how many elements lie in the bins before it; both (n,) int32."""
+    running = tf.cumsum(counts, axis=1)
+    found = tf.argmax(tf.cast(running > tf.reshape(rank, [-1, 1]), tf.int32), axis=1, output_type=tf.int32)
+    return found, tf.where(found > 0, tf.gather(running, tf.maximum(found - 1, 0), batch_dims=1), 0)
 
 
 def _isclose(a, b, tol=1e-9):
@@ -424,33 +453,38 @@ class Guided:
         step = j[0]
         new_state = tf.cond(
             step < self.steps - 1,
-            lambda: self._move(state, grads[0], step, x, baseline),
+            lambda: tf.function(self._move, jit_compile=True)(state, grads[0], step, x, baseline),
             lambda: tf.cond(step < self.steps, lambda: tf.cast(x, tf.float64), lambda: state),
         )
         return new_state, tf.cast(new_state - state, tf.float32)[None]
 
     def _move(self, current, grad, step, x, baseline):
-        """One outer Guided IG step for every example; shapes (n, ...)."""
+        """One outer Guided IG step for every example; shapes (n, ...). :meth:`advance` compiles it with XLA
+        whether or not the rest of the integral is (traced with the integral, so one compilation serves
+        every call of it, and the path does not depend on ``jit_compile``): XLA fuses the float64 elementwise
+        work of each sub-move (2.3x less time on one 224 px image on 2 CPU cores)."""
         shape = tf.shape(current)
         n = current.shape[0]
-        flat = lambda t: tf.reshape(tf.cast(t, tf.float64), [n, -1])  # noqa: E731
-        x_in, x_base, x_cur = flat(x), flat(baseline), flat(current)
-        g = tf.abs(tf.reshape(grad, [n, -1]))  # float32 ranks exactly as its float64 cast would
-        size = x_in.shape[1]
-        q_index = _quantile_index(size, self.fraction)
+        rows = lambda t: tf.reshape(t, [n, -1])  # noqa: E731
+        x32, base32, x_cur = rows(x), rows(baseline), rows(current)
+        g = tf.abs(rows(grad))  # float32 ranks exactly as its float64 cast would
+        q_index = _quantile_index(x32.shape[1], self.fraction)
 
         alpha = tf.cast(step + 1, tf.float64) / self.steps
         alpha_min = tf.maximum(alpha - self.max_dist, 0.0)
         alpha_max = tf.minimum(alpha + self.max_dist, 1.0)
-        diff = x_in - x_base
-        x_min = x_base + diff * alpha_min
-        x_max = x_base + diff * alpha_max
-        l1_total = tf.reduce_sum(tf.abs(diff), axis=1)
+        l1_total = tf.reduce_sum(tf.abs(tf.cast(x32, tf.float64) - tf.cast(base32, tf.float64)), axis=1)
         l1_target = l1_total * (1.0 - alpha)
-        moving = diff != 0
-        safe_diff = tf.where(moving, diff, 1.0)
 
         def sub_move(x_now, active):
+            # Everything image-sized but the point is derived from the float32 input and baseline inside
+            # the sub-move (XLA fuses it), so the loop holds no float64 copies of them.
+            x_in, x_base = tf.cast(x32, tf.float64), tf.cast(base32, tf.float64)
+            diff = x_in - x_base
+            x_min = x_base + diff * alpha_min
+            x_max = x_base + diff * alpha_max
+            moving = diff != 0
+            safe_diff = tf.where(moving, diff, 1.0)
             x_alpha = tf.where(moving, (x_now - x_base) / safe_diff, alpha_max)
             behind = (x_alpha < alpha_min) & active[:, None]
             x_now = tf.where(behind, x_min, x_now)
@@ -478,3 +512,4 @@ class Guided:
             parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
         )
         return tf.reshape(x_next, shape)
+
