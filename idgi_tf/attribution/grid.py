@@ -36,7 +36,7 @@ import tensorflow as tf
 from .. import _checks, runtime
 from ..runtime import cached, explained_value_and_grad, fresh_zeros
 from . import rules as rules_lib
-from .integrate import OUTPUT_AT_END, OUTPUT_AT_START, _after, _apply_rules, points_per_pass
+from .integrate import OUTPUT_AT_END, OUTPUT_AT_START, _apply_rules, points_per_pass
 from .paths import Parametric
 
 UNIFORM = "uniform"
@@ -237,15 +237,15 @@ def _new_points_pass(model, path, rule_names, grid: _Layout, f, g, chunk: int, i
     num_chunks = -(-new_points // chunk)
     chunk_targets = runtime.repeat_rows(targets, chunk)
 
-    def body(k, sums, last_g, last_f):
+    def chunk_points(k, x, base):
+        alpha = tf.gather(grid.alpha, tf.minimum(k * chunk + tf.range(chunk), new_points - 1))
+        return tf.reshape(path.points_at(alpha, x, base), [chunk * n, *images.shape[1:]])
+
+    def after_pass(k, sums, last_g, last_f, f_new, g_new, x, base, grid, f, g):
         m = k * chunk + tf.range(chunk)
         valid = tf.broadcast_to((m < new_points)[:, None], [chunk, n])
         m = tf.minimum(m, new_points - 1)
         alpha = tf.gather(grid.alpha, m)
-        points = path.points_at(alpha, images, baseline)
-        f_new, g_new = explained_value_and_grad(model, tf.reshape(points, [chunk * n, *images.shape[1:]]),
-                                                chunk_targets)
-        x, base, last_g, last_f, m = _after(g_new, (images, baseline, last_g, last_f, m))
         f_new = tf.reshape(tf.cast(f_new, tf.float64), [chunk, n])
         g_new = tf.reshape(g_new, [chunk, *images.shape])
         segment, first, index = tf.gather(grid.segment, m), tf.gather(grid.first, m), tf.gather(grid.index, m)
@@ -265,7 +265,15 @@ def _new_points_pass(model, path, rule_names, grid: _Layout, f, g, chunk: int, i
         added = _apply_rules(rule_names, left, valid)
         added_own = _apply_rules(rule_names, own, valid & tf.gather(grid.last, m))
         sums = {name: sums[name] + added[name] + added_own[name] for name in rule_names}
-        return k + 1, sums, g_new[-1], f_new[-1]
+        return sums, g_new[-1], f_new[-1]
+
+    # as in integrate.integrate: the arithmetic around each pass compiled with XLA, the pass not
+    chunk_points, after_pass = (tf.function(chunk_points, jit_compile=True),
+                                tf.function(after_pass, jit_compile=True))
+
+    def body(k, sums, last_g, last_f):
+        f_new, g_new = explained_value_and_grad(model, chunk_points(k, images, baseline), chunk_targets)
+        return k + 1, *after_pass(k, sums, last_g, last_f, f_new, g_new, images, baseline, grid, f, g)
 
     return tf.while_loop(
         lambda k, *_: k < num_chunks, body,
@@ -289,7 +297,7 @@ def integrate_adaptive(model, path, rule_names, chunks, images, baseline, target
     new_points = path.steps - pilots
     f, g = _pilot_pass(model, path, pilots, chunks[0], images, baseline, targets)
     grid = _layout(allocation(tf.transpose(f), new_points, POWER), new_points)
-    sums = _pilot_steps(path, rule_names, grid, f, g, chunks[0], images, baseline)
+    sums = tf.function(_pilot_steps, jit_compile=True)(path, rule_names, grid, f, g, chunks[0], images, baseline)
     if new_points:
         sums = _new_points_pass(model, path, rule_names, grid, f, g, chunks[1], images, baseline, targets, sums)
     return {**sums, OUTPUT_AT_START: f[0], OUTPUT_AT_END: f[pilots]}

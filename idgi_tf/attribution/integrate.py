@@ -57,12 +57,6 @@ def _apply_rules(rule_names, step: rules_lib.Step, valid: tf.Tensor):
     }
 
 
-def _after(dependency: tf.Tensor, tensors):
-    """``tensors`` as they are, but only once ``dependency`` has been computed."""
-    with tf.control_dependencies([dependency]):
-        return tf.nest.map_structure(tf.identity, tensors)
-
-
 def integrate(model, path, rule_names, points_per_chunk, images, baseline, targets):
     """Integrate ``path`` for ``images`` (n, ...) under each rule in ``rule_names``.
 
