@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 import idgi_tf  # noqa: E402
 from idgi_tf import models  # noqa: E402
+from idgi_tf._cli import comma_list, positive_ints  # noqa: E402
 from idgi_tf.models import pixel_model  # noqa: E402
 from idgi_tf.runtime import explained_value_and_grad  # noqa: E402
 
@@ -88,7 +89,7 @@ def run(model_name: str, steps: int, args, saliency, xplique, rows: list):
         model = models.load(model_name)
     else:
         model = pixel_model(getattr(keras.applications, model_name)(weights=None, input_shape=(224, 224, 3)), "tf")
-    gig_images = [int(count) for count in args.gig_images.split(",")]
+    gig_images = args.gig_images
     images = photo(224, max(gig_images))
     image, target = images[:1], int(np.argmax(model(images[:1])))
     points = steps + 1
@@ -109,7 +110,7 @@ def run(model_name: str, steps: int, args, saliency, xplique, rows: list):
     row("idgi_tf IG plain+IDGI, grid='adaptive'", timed(lambda: idgi_tf.attribute(
         model, image, [target], "ig", rule=("plain", "idgi"), steps=steps, batch_size=batch, grid="adaptive"),
         repeats))
-    if args.auto_tol > 0 and steps == max(map(int, args.steps.split(","))):
+    if args.auto_tol > 0 and steps == max(args.steps):
         for rules in (("plain",), ("plain", "idgi")):
             used = []
 
@@ -184,9 +185,10 @@ def table(rows: list) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="MobileNetV2,ResNet50V2,EfficientNetLite0")
-    parser.add_argument("--steps", default="32,200")
-    parser.add_argument("--gig-images", default="1,2,8", help="comma list: images batched in each GIG run")
+    parser.add_argument("--models", type=comma_list(models.MODELS), default="MobileNetV2,ResNet50V2,EfficientNetLite0")
+    parser.add_argument("--steps", type=positive_ints, default="32,200")
+    parser.add_argument("--gig-images", type=positive_ints, default="1,2,8",
+                        help="comma list: images batched in each GIG run")
     parser.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up (best kept)")
     parser.add_argument("--xla", action="store_true", help="also time our IG with jit_compile=True")
     parser.add_argument("--auto-tol", type=float, default=0.01,
@@ -200,8 +202,8 @@ def main(argv=None):
     if xplique is not None:
         xplique = sys.modules["xplique"]
     rows: list = []
-    for model_name in args.models.split(","):
-        for steps in map(int, args.steps.split(",")):
+    for model_name in args.models:
+        for steps in args.steps:
             run(model_name, steps, args, saliency, xplique, rows)
     print()
     print(machine())

@@ -38,7 +38,8 @@ from scipy.stats import spearmanr
 
 import idgi_tf
 from idgi_tf import _atomic, data, metrics, models, viz
-from idgi_tf.attribution.grid import GRIDS
+from idgi_tf._cli import comma_list, positive_ints
+from idgi_tf.attribution.grid import ADAPTIVE_METHODS, GRIDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RULES = ("plain", "idgi")
@@ -214,22 +215,24 @@ def settings(row: dict) -> tuple:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="EfficientNetLite0,EfficientNetLite1,EfficientNetLite2")
-    parser.add_argument("--steps", default="16,32,64,128,200,400")
-    parser.add_argument("--methods", default="ig,gig,blurig")
-    parser.add_argument("--grids", default="uniform", help="comma list of attribute(grid=...) values")
+    parser.add_argument("--models", type=comma_list(models.MODELS),
+                        default="EfficientNetLite0,EfficientNetLite1,EfficientNetLite2")
+    parser.add_argument("--steps", type=positive_ints, default="16,32,64,128,200,400")
+    parser.add_argument("--methods", type=comma_list(TITLES), default="ig,gig,blurig")
+    parser.add_argument("--grids", type=comma_list(GRIDS), default="uniform",
+                        help="comma list of attribute(grid=...) values")
     parser.add_argument("--reference", type=int, default=0,
                         help="compare every map with the uniform map at this many steps (one of --steps; 0: no)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=os.path.join(HERE, "steps_study"))
     args = parser.parse_args(argv)
-    step_counts = [int(s) for s in args.steps.split(",")]
-    grids = args.grids.split(",")
-    if not set(grids) <= set(GRIDS):
-        parser.error(f"--grids: expected a comma list of {', '.join(GRIDS)}, got {args.grids!r}")
+    step_counts, grids = list(args.steps), args.grids
+    if "adaptive" in grids and not set(args.methods) <= set(ADAPTIVE_METHODS):
+        parser.error(f"--grids adaptive takes the methods {', '.join(ADAPTIVE_METHODS)} only, got --methods "
+                     f"{','.join(args.methods)}")
     if args.reference and (args.reference not in step_counts or "uniform" not in grids):
         parser.error(f"--reference {args.reference}: the uniform grid at that many steps must be in the run "
-                     f"(--steps {args.steps}, --grids {args.grids})")
+                     f"(--steps {','.join(map(str, step_counts))}, --grids {','.join(grids)})")
     wanted = dict(batch_size=args.batch_size, reference=args.reference or None)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "rows.jsonl")
@@ -238,17 +241,17 @@ def main(argv=None) -> None:
         done[(row["model"], row["method"], row.get("grid", "uniform"), row["steps"])] = settings(row)
     cells = [(grid, steps) for grid in grids for steps in step_counts]
     for key, found in done.items():  # before any work: a resumed run never mixes settings
-        if key[0] in args.models.split(",") and key[1] in args.methods.split(",") and key[2:] in cells \
+        if key[0] in args.models and key[1] in args.methods and key[2:] in cells \
                 and found != (key[2], *wanted.values()):
             raise SystemExit(f"{path} holds {key} computed with grid, batch size, reference = {found}; this run "
                              f"asks for {(key[2], *wanted.values())}: use another --out")
     if args.reference:  # the reference first: every other map is compared with it
         cells.remove(("uniform", args.reference))
         cells.insert(0, ("uniform", args.reference))
-    for name in args.models.split(","):
+    for name in args.models:
         model = models.load(name)
         images, labels, masks = correctly_classified(model, int(model.input_shape[1]))
-        for method in args.methods.split(","):
+        for method in args.methods:
             references = None
             for grid, steps in cells:
                 key = (name, method, grid, steps)

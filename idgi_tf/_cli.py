@@ -56,6 +56,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_ints(text: str) -> tuple:
+    """``type=`` for a comma-separated list of counts, each an integer of at least 1."""
+    try:
+        return tuple(positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"takes comma-separated positive integers, got {text!r}") from None
+
+
 def check_weights(weights: str) -> str:
     """``--weights``: imagenet, none, or an existing file."""
     if weights not in ("imagenet", "none") and not os.path.isfile(weights):

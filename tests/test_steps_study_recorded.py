@@ -59,3 +59,18 @@ def test_a_resumed_run_refuses_rows_of_other_settings(study, tmp_path):
     with pytest.raises(SystemExit, match="batch size"):
         study.main(["--models", "EfficientNetLite0", "--methods", "ig", "--grids", "uniform,adaptive", "--steps",
                     "32,200", "--reference", "200", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grids", "uniform,adaptive"], "--grids adaptive takes the methods ig, blurig only"),
+    (["--methods", "bogus"], "argument --methods"),
+    (["--steps", "16,abc"], "argument --steps"),
+    (["--models", "EfficientNetLite0,Bogus"], "argument --models"),
+    (["--steps", "16,32", "--reference", "100"], "--reference 100"),
+])
+def test_the_study_refuses_bad_arguments_before_any_work(study, tmp_path, capsys, argv, message):
+    """A usage error (exit 2) before a model is loaded, not a traceback after hours of cells."""
+    with pytest.raises(SystemExit) as stop:
+        study.main([*argv, "--out", str(tmp_path)])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
