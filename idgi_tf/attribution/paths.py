@@ -453,16 +453,16 @@ class Guided:
         step = j[0]
         new_state = tf.cond(
             step < self.steps - 1,
-            lambda: tf.function(self._move, jit_compile=True)(state, grads[0], step, x, baseline),
+            lambda: self._move(state, grads[0], step, x, baseline),
             lambda: tf.cond(step < self.steps, lambda: tf.cast(x, tf.float64), lambda: state),
         )
         return new_state, tf.cast(new_state - state, tf.float32)[None]
 
     def _move(self, current, grad, step, x, baseline):
-        """One outer Guided IG step for every example; shapes (n, ...). :meth:`advance` compiles it with XLA
-        whether or not the rest of the integral is (traced with the integral, so one compilation serves
-        every call of it, and the path does not depend on ``jit_compile``): XLA fuses the float64 elementwise
-        work of each sub-move (2.3x less time on one 224 px image on 2 CPU cores)."""
+        """One outer Guided IG step for every example; shapes (n, ...). The integrator runs :meth:`advance`
+        inside its XLA-compiled work after each pass, whatever ``jit_compile`` says, so the path does not
+        depend on it: XLA fuses the float64 elementwise work of each sub-move (2.3x less time on one 224 px
+        image on 2 CPU cores)."""
         shape = tf.shape(current)
         n = current.shape[0]
         rows = lambda t: tf.reshape(t, [n, -1])  # noqa: E731
@@ -512,4 +512,3 @@ class Guided:
             parallel_iterations=runtime.CHUNKS_IN_FLIGHT,
         )
         return tf.reshape(x_next, shape)
-
