@@ -95,6 +95,15 @@ def measure(model, images, labels, masks, method: str, steps: int, batch_size: i
     return row, maps
 
 
+def plot_against_steps(ax, xs, series: dict, label: str, logy: bool, rows: list[dict]) -> None:
+    """One panel: ``series`` against steps on a log axis ticked at the step counts of one model's ``rows``."""
+    viz.plot_curves(xs, series, xlabel="steps", ylabel=label, logx=True, logy=logy,
+                    title=f"{rows[0]['model']} ({rows[0]['images']} images)", ax=ax)
+    ticks = sorted({row["steps"] for row in rows})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def write_report(rows: list[dict], out: str) -> list[str]:
     """``steps.png`` and ``steps.md`` from the rows."""
     names = list(dict.fromkeys(row["model"] for row in rows))
@@ -112,11 +121,7 @@ def write_report(rows: list[dict], out: str) -> list[str]:
                     points = sorted((row["steps"], row[f"{key}_{rule}"]) for row in mine if row["method"] == method)
                     series[f"{TITLES.get(method, method)}{'+IDGI' if rule == 'idgi' else ''}"] = [p[1] for p in points]
                     xs.append([p[0] for p in points])
-            viz.plot_curves(xs if len(xs) > 1 else xs[0], series, xlabel="steps", ylabel=label, logx=True, logy=logy,
-                            title=f"{name} ({mine[0]['images']} images)", ax=ax)
-            grid = sorted({row["steps"] for row in mine})
-            ax.set_xticks(grid, [str(s) for s in grid])
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            plot_against_steps(ax, xs if len(xs) > 1 else xs[0], series, label, logy, mine)
         for method in methods:
             for rule in RULES:
                 points = sorted((row["steps"], row) for row in mine if row["method"] == method)
@@ -160,11 +165,7 @@ def write_grid_report(rows: list[dict], out: str) -> list[str]:
                     if points:
                         series[f"{TITLES.get(method, method)}+IDGI, {grid}"] = [p[1] for p in points]
                         xs.append([p[0] for p in points])
-            viz.plot_curves(xs, series, xlabel="steps", ylabel=label, logx=True, logy=logy,
-                            title=f"{name} ({mine[0]['images']} images)", ax=ax)
-            ticks = sorted({row["steps"] for row in mine})
-            ax.set_xticks(ticks, [str(t) for t in ticks])
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            plot_against_steps(ax, xs, series, label, logy, mine)
         for method in methods:
             base = next(row for row in mine if row["method"] == method and row["grid"] == "uniform"
                         and row["steps"] == reference)
@@ -245,26 +246,25 @@ def main(argv=None) -> None:
                 and found != (key[2], *wanted.values()):
             raise SystemExit(f"{path} holds {key} computed with grid, batch size, reference = {found}; this run "
                              f"asks for {(key[2], *wanted.values())}: use another --out")
-    if args.reference:  # the reference first: every other map is compared with it
-        cells.remove(("uniform", args.reference))
-        cells.insert(0, ("uniform", args.reference))
+    reference = ("uniform", args.reference) if args.reference else None
     for name in args.models:
+        missing = {method: [cell for cell in cells if (name, method, *cell) not in done] for method in args.methods}
+        if not any(missing.values()):
+            continue
         model = models.load(name)
         images, labels, masks = correctly_classified(model, int(model.input_shape[1]))
-        for method in args.methods:
+        for method, todo in missing.items():
+            if reference and todo:  # the reference first (again on a resumed run): the others are compared with it
+                todo = [reference] + [cell for cell in todo if cell != reference]
             references = None
-            for grid, steps in cells:
-                key = (name, method, grid, steps)
-                is_reference = bool(args.reference) and (grid, steps) == ("uniform", args.reference)
-                if key in done and not is_reference:
-                    continue
+            for grid, steps in todo:
                 row, maps = measure(model, images, labels, masks, method, steps, args.batch_size, grid, references,
                                     warm=bool(args.reference))
-                if is_reference:  # recomputed on a resumed run: the other cells need its maps
+                if (grid, steps) == reference:
                     references = maps
                     row.update({f"{k}_{rule}": v for rule in RULES
                                 for k, v in distances(maps[rule], maps[rule]).items()})
-                    if key in done:
+                    if (name, method, grid, steps) in done:
                         continue
                 row = {"model": name, "method": method, "grid": grid, "steps": steps, "images": len(images),
                        **wanted, **row}

@@ -74,3 +74,12 @@ def test_the_study_refuses_bad_arguments_before_any_work(study, tmp_path, capsys
         study.main([*argv, "--out", str(tmp_path)])
     assert stop.value.code == 2 and message in capsys.readouterr().err
     assert not os.listdir(tmp_path)
+
+
+def test_a_finished_run_resumed_loads_no_network_and_writes_the_same_report(study, tmp_path, monkeypatch):
+    """Every cell done: nothing is recomputed, not even the reference maps, and the report is the recorded one."""
+    (tmp_path / "rows.jsonl").write_text(read("benchmarks", "steps_study", "grid", "rows.jsonl"))
+    monkeypatch.setattr(study.models, "load", lambda name: pytest.fail(f"loaded {name}"))
+    study.main(["--methods", "ig,blurig", "--grids", "uniform,adaptive", "--steps", "16,32,64,200",
+                "--reference", "200", "--out", str(tmp_path)])
+    assert (tmp_path / "grid.md").read_text() == read("benchmarks", "steps_study", "grid", "grid.md")
