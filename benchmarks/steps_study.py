@@ -4,7 +4,7 @@ For EfficientNet-Lite0/1/2 (trained ImageNet weights, offline) on the 11 shipped
 network classifies correctly: IG, Guided IG and Blur IG, plain and +IDGI (one pass serves both), at
 16, 32, 64, 128, 200 and 400 steps. Per (model, method, steps) it records the mean Insertion score
 (probability AUC), the mean localization ROC AUC against the official boxes, and the mean relative
-completeness gap of each rule (``attribute(..., return_gap=True)``). Rows are appended to
+completeness gap of each rule (``attribute(..., return_gap=True)``). Rows are appended (atomically) to
 ``OUT/rows.jsonl`` and skipped when already there, so an interrupted run resumes; ``OUT/steps.png``
 (metric vs steps, one line per method and rule, one row of panels per model) and ``OUT/steps.md``
 (the table) are written from all rows at the end.
@@ -53,6 +53,16 @@ def read_rows(path: str) -> list[dict]:
         return []
     with open(path) as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def append_row(path: str, row: dict) -> None:
+    """``path`` rewritten atomically with ``row`` as one more JSON line: a kill leaves every finished row and
+    no torn one."""
+    previous = ""
+    if os.path.exists(path):
+        with open(path) as handle:
+            previous = handle.read()
+    _atomic.write_atomically(path, lambda handle: handle.write(previous + json.dumps(row) + "\n"))
 
 
 def correctly_classified(model, size: int):
@@ -268,8 +278,7 @@ def main(argv=None) -> None:
                         continue
                 row = {"model": name, "method": method, "grid": grid, "steps": steps, "images": len(images),
                        **wanted, **row}
-                with open(path, "a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+                append_row(path, row)
                 print(json.dumps(row), flush=True)
     rows = [row for row in read_rows(path) if settings(row)[1:] == tuple(wanted.values())]
     report = write_grid_report if args.reference else write_report

@@ -83,3 +83,11 @@ def test_a_finished_run_resumed_loads_no_network_and_writes_the_same_report(stud
     study.main(["--methods", "ig,blurig", "--grids", "uniform,adaptive", "--steps", "16,32,64,200",
                 "--reference", "200", "--out", str(tmp_path)])
     assert (tmp_path / "grid.md").read_text() == read("benchmarks", "steps_study", "grid", "grid.md")
+
+
+def test_rows_are_appended_whole_and_no_temporary_file_is_left(study, tmp_path):
+    path = str(tmp_path / "rows.jsonl")
+    study.append_row(path, {"model": "a", "steps": 16})
+    study.append_row(path, {"model": "b", "steps": 32})
+    assert study.read_rows(path) == [{"model": "a", "steps": 16}, {"model": "b", "steps": 32}]
+    assert os.listdir(tmp_path) == ["rows.jsonl"]
